@@ -1,0 +1,1 @@
+"""Storage: engines, tables, migrations and named data functions. SQLite or PostgreSQL by URL."""
