@@ -19,7 +19,9 @@ from jukinet.store.db import make_engine, sqlite_url
 from jukinet.store.migrate import upgrade
 from jukinet.store.tables import metadata
 
-PG_ADMIN_URL = os.environ.get("JUKINET_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "JUKINET_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _postgres_required() -> bool:
@@ -29,8 +31,8 @@ def _postgres_required() -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> Iterator[str]:
-    name = f"jukinet_test_{worker_id}"
+def postgres_url() -> Iterator[str]:
+    name = f"jukinet_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:

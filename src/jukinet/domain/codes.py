@@ -113,6 +113,10 @@ def draw_resident_codes(rng: Random, count: int, exclude: Iterable[str] = ()) ->
     national center's pool allocator) supplies every code ever designated as ``exclude`` so a
     code is never handed out twice.
     """
+    if count < 0:
+        raise RuleViolation("count", "range", f"count must be >= 0, got {count}")
+    if count == 0:
+        return []  # the loop below would never stop
     taken = set(exclude)
     out: list[str] = []
     for code in _random_codes(rng):

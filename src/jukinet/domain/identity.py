@@ -69,43 +69,30 @@ class ChangeReason(StrEnum):
         return _LABELS_JA[self]
 
 
+_CREATING = (
+    ChangeReason.BIRTH,
+    ChangeReason.MOVE_IN,
+    ChangeReason.MOVE_IN_FROM_ABROAD,
+    ChangeReason.EX_OFFICIO_ENTRY,
+    ChangeReason.NATIONALITY_ACQUISITION,
+    ChangeReason.NATIONALITY_LOSS,
+    ChangeReason.BECAME_FOREIGN_RESIDENT,
+)
+_REMOVING = (
+    ChangeReason.MOVE_OUT,
+    ChangeReason.MOVE_ABROAD,
+    ChangeReason.DEATH,
+    ChangeReason.EX_OFFICIO_DELETION,
+    ChangeReason.NATIONALITY_ACQUISITION_REMOVAL,
+    ChangeReason.NATIONALITY_LOSS_REMOVAL,
+)
 _EFFECTS: dict[ChangeReason, ChangeEffect] = {
-    **{
-        r: ChangeEffect.CREATES
-        for r in (
-            ChangeReason.BIRTH,
-            ChangeReason.MOVE_IN,
-            ChangeReason.MOVE_IN_FROM_ABROAD,
-            ChangeReason.EX_OFFICIO_ENTRY,
-            ChangeReason.NATIONALITY_ACQUISITION,
-            ChangeReason.NATIONALITY_LOSS,
-            ChangeReason.BECAME_FOREIGN_RESIDENT,
-        )
-    },
-    **{
-        r: ChangeEffect.MODIFIES
-        for r in (
-            ChangeReason.MOVE_WITHIN,
-            ChangeReason.ADDRESS_RENUMBERING,
-            ChangeReason.NAME_CHANGE,
-            ChangeReason.ALIAS_CHANGE,
-            ChangeReason.SEX_CHANGE,
-            ChangeReason.CORRECTION,
-            ChangeReason.EX_OFFICIO_CORRECTION,
-            ChangeReason.RESIDENT_CODE_CHANGE,
-        )
-    },
-    **{
-        r: ChangeEffect.REMOVES
-        for r in (
-            ChangeReason.MOVE_OUT,
-            ChangeReason.MOVE_ABROAD,
-            ChangeReason.DEATH,
-            ChangeReason.EX_OFFICIO_DELETION,
-            ChangeReason.NATIONALITY_ACQUISITION_REMOVAL,
-            ChangeReason.NATIONALITY_LOSS_REMOVAL,
-        )
-    },
+    r: ChangeEffect.CREATES
+    if r in _CREATING
+    else ChangeEffect.REMOVES
+    if r in _REMOVING
+    else ChangeEffect.MODIFIES
+    for r in ChangeReason
 }
 
 _LABELS_JA: dict[ChangeReason, str] = {

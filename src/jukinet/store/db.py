@@ -64,7 +64,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: commit on success, roll back on any error."""
     with engine.connect() as conn:
         if is_sqlite(engine):
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
 

@@ -1,0 +1,1 @@
+"""HTTP interface (FastAPI): thin routes over the services, problem+json errors, OpenAPI."""

@@ -1,0 +1,82 @@
+"""RFC 9457 problem details (``application/problem+json``) for every error a route returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from jukinet.domain.errors import RuleViolation
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://jukinet.example/problems/"
+
+
+class Problem(BaseModel):
+    """A problem document; ``field`` and ``rule`` say which input broke which rule."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    field: str | None = None
+    rule: str | None = None
+
+
+def problem_response(
+    status: int, title: str, *, request: Request, kind: str, **extra: Any
+) -> JSONResponse:
+    body = Problem(
+        type=PROBLEM_BASE + kind, title=title, status=status, instance=request.url.path, **extra
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry declaring problem+json for the given statuses in OpenAPI."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "problem"}
+        for status in statuses
+    }
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RuleViolation)
+    async def _rule(request: Request, exc: RuleViolation) -> JSONResponse:
+        status = 404 if exc.rule in {"not_found", "not_hosted", "unknown_municipality"} else 422
+        return problem_response(
+            status,
+            "Rule violated",
+            request=request,
+            kind=exc.rule,
+            detail=exc.message,
+            field=exc.field,
+            rule=exc.rule,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"] if p not in {"body", "query", "path"})
+        return problem_response(
+            422,
+            "Invalid request",
+            request=request,
+            kind="invalid_request",
+            detail=first["msg"],
+            field=field or None,
+            rule=first["type"],
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem_response(
+            exc.status_code, str(exc.detail), request=request, kind=f"http_{exc.status_code}"
+        )

@@ -1,0 +1,56 @@
+"""The terminals' read API over a hosted municipality's register."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from jukinet.domain.errors import RuleViolation
+from jukinet.interfaces.api.deps import HostDep
+from jukinet.interfaces.api.problems import problem_responses
+from jukinet.interfaces.api.schemas import EntryOut, EntryWithHistoryOut, VersionOut
+
+router = APIRouter(prefix="/municipalities/{lg_code}/residents", tags=["municipal register"])
+
+LgCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit lg code")]
+ResidentCode = Annotated[str, Path(pattern=r"^\d{11}$", description="11-digit resident code")]
+
+
+@router.get("", responses=problem_responses(404, 422))
+def search_residents(
+    host: HostDep,
+    lg_code: LgCode,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    birth_date: date | None = None,
+    address: Annotated[str | None, Query(max_length=400)] = None,
+    include_removed: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[EntryOut]:
+    """Entries matching every given item (name and address by prefix, on search keys)."""
+    found = host.register(lg_code).search(
+        name=name,
+        birth_date=birth_date,
+        address=address,
+        include_removed=include_removed,
+        limit=limit,
+    )
+    return [EntryOut.of(e) for e in found]
+
+
+@router.get("/{resident_code}", responses=problem_responses(404, 422))
+def show_resident(
+    host: HostDep, lg_code: LgCode, resident_code: ResidentCode
+) -> list[EntryWithHistoryOut]:
+    """Every entry the person has had here (newest first), each with all its versions."""
+    entries = host.register(lg_code).show(resident_code)
+    if not entries:
+        raise RuleViolation("resident_code", "not_found", f"no entry for {resident_code}")
+    return [
+        EntryWithHistoryOut(
+            current=EntryOut.of(e.current),
+            history=[VersionOut(entry=EntryOut.of(v), recorded_at=at) for v, at in e.history],
+        )
+        for e in entries
+    ]

@@ -1,0 +1,1 @@
+"""Services: the business flows of each node, built on the domain and the store."""

@@ -1,0 +1,1 @@
+"""Municipal node services: the register (origin of every change) and its flows."""

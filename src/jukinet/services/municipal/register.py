@@ -1,0 +1,185 @@
+"""The municipal register service: every event validates, changes the state and appends its
+history row in one transaction. It is the origin of every identity-record change."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Engine
+
+from jukinet.clock import Clock, today_in_japan
+from jukinet.domain import reference
+from jukinet.domain.errors import RuleViolation
+from jukinet.domain.identity import ChangeReason
+from jukinet.domain.register import (
+    HEAD_OF_HOUSEHOLD,
+    Event,
+    ItemChange,
+    NewEntry,
+    RegisterEntry,
+    Removal,
+    apply_change,
+)
+from jukinet.store import register as store
+from jukinet.store.db import read_transaction, write_transaction
+
+NEW_HOUSEHOLD = "new"
+"""``household_id`` value on a move within that founds a new household."""
+
+
+class PoolExhaustedError(RuntimeError):
+    """The municipality has no available resident codes; the national center must designate more."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryWithHistory:
+    id: int
+    current: RegisterEntry
+    history: list[tuple[RegisterEntry, datetime]]
+
+
+class MunicipalRegister:
+    """One municipality's register (several may share a database, isolated by lg code)."""
+
+    def __init__(
+        self, engine: Engine, lg_code: str, clock: Clock, rng: random.Random | None = None
+    ) -> None:
+        self.engine = engine
+        self.lg_code = reference.municipality(lg_code).lg_code
+        self.clock = clock
+        self._rng = rng or random.SystemRandom()
+
+    def record(self, event: Event, resident_code: str | None = None) -> RegisterEntry:
+        """Record ``event`` for the person with ``resident_code`` (new entries: the event's)."""
+        now = self.clock.now()
+        today = today_in_japan(self.clock)
+        _check_known_municipalities(event)
+        with write_transaction(self.engine) as conn:
+            if isinstance(event, NewEntry):
+                return self._create(conn, event, now, today)
+            if resident_code is None:
+                raise RuleViolation("resident_code", "required", "name the resident to change")
+            stored = store.get_active_entry(conn, self.lg_code, resident_code)
+            current = stored.entry if stored else None
+            if isinstance(event, ItemChange):
+                event = self._resolve_item_change(conn, event, current, now)
+            new = apply_change(current, event, lg_code=self.lg_code, today=today)
+            assert stored is not None  # apply_change refuses a missing entry
+            store.update_entry(conn, stored.id, new, now)
+            if new.resident_code != stored.entry.resident_code:
+                store.retire_code(conn, self.lg_code, stored.entry.resident_code, now)
+            return new
+
+    def _create(
+        self, conn: Connection, event: NewEntry, now: datetime, today: date
+    ) -> RegisterEntry:
+        current = None
+        if event.resident_code is not None:
+            stored = store.get_active_entry(conn, self.lg_code, event.resident_code)
+            current = stored.entry if stored else None
+            if store.pool_code_state(conn, event.resident_code) == store.PoolState.RETIRED:
+                raise RuleViolation(
+                    "resident_code", "retired", "this code was given up and is never used again"
+                )
+        else:
+            event = replace(event, resident_code=self._draw_code(conn, now))
+        if event.household_id is None:
+            event = replace(
+                event,
+                household_id=store.next_household_id(conn, self.lg_code),
+                relationship=HEAD_OF_HOUSEHOLD,
+            )
+        else:
+            self._require_household(conn, event.household_id)
+        new = apply_change(current, event, lg_code=self.lg_code, today=today)
+        store.insert_entry(conn, new, now)
+        return new
+
+    def _resolve_item_change(
+        self, conn: Connection, event: ItemChange, current: RegisterEntry | None, now: datetime
+    ) -> ItemChange:
+        if current is None or not current.active:
+            return event  # apply_change names the problem
+        if event.reason is ChangeReason.RESIDENT_CODE_CHANGE and event.resident_code is None:
+            event = replace(event, resident_code=self._draw_code(conn, now))
+        if event.household_id == NEW_HOUSEHOLD:
+            event = replace(
+                event,
+                household_id=store.next_household_id(conn, self.lg_code),
+                relationship=HEAD_OF_HOUSEHOLD,
+            )
+        elif event.household_id is not None and event.household_id != current.household_id:
+            self._require_household(conn, event.household_id)
+        return event
+
+    def _require_household(self, conn: Connection, household_id: str) -> None:
+        if not store.household_members(conn, self.lg_code, household_id):
+            raise RuleViolation(
+                "household_id", "unknown_household", f"no active household {household_id} here"
+            )
+
+    def _draw_code(self, conn: Connection, now: datetime) -> str:
+        size = store.available_pool_size(conn, self.lg_code)
+        if size == 0:
+            raise PoolExhaustedError(f"no available resident codes for {self.lg_code}")
+        code = store.take_pool_code(conn, self.lg_code, self._rng.randrange(size), now)
+        assert code is not None
+        return code
+
+    def show(self, resident_code: str) -> list[EntryWithHistory]:
+        """Every entry (newest first) the person has had here, each with its history."""
+        with read_transaction(self.engine) as conn:
+            entries = store.get_entries_by_code(conn, self.lg_code, resident_code)
+            return [
+                EntryWithHistory(s.id, s.entry, store.entry_history(conn, s.id)) for s in entries
+            ]
+
+    def search(
+        self,
+        *,
+        name: str | None = None,
+        birth_date: date | None = None,
+        address: str | None = None,
+        include_removed: bool = False,
+        limit: int = 100,
+    ) -> list[RegisterEntry]:
+        if not (name or birth_date or address):
+            raise RuleViolation("query", "required", "give a name, a birth date or an address")
+        with read_transaction(self.engine) as conn:
+            found = store.search_entries(
+                conn,
+                self.lg_code,
+                name=name,
+                birth_date=birth_date,
+                address=address,
+                include_removed=include_removed,
+                limit=limit,
+            )
+        return [s.entry for s in found]
+
+    def known_codes(self) -> set[str]:
+        """Every code this node has seen (pool or register), so fresh draws avoid them."""
+        with read_transaction(self.engine) as conn:
+            return store.known_codes(conn)
+
+    def designate_codes(self, codes: list[str]) -> None:
+        """Add codes designated by the national center to this municipality's pool."""
+        with write_transaction(self.engine) as conn:
+            store.add_pool_codes(conn, self.lg_code, codes, self.clock.now())
+
+
+def _check_known_municipalities(event: Event) -> None:
+    """Other municipalities an event names must exist (not just be well-formed)."""
+    code = None
+    field = ""
+    if isinstance(event, NewEntry) and event.previous_lg_code is not None:
+        code, field = event.previous_lg_code, "previous_lg_code"
+    elif isinstance(event, Removal) and event.destination_lg_code is not None:
+        code, field = event.destination_lg_code, "destination_lg_code"
+    if code is not None:
+        try:
+            reference.municipality(code)
+        except RuleViolation as exc:
+            raise RuleViolation(field, exc.rule, exc.message) from exc

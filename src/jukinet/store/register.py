@@ -1,0 +1,345 @@
+"""Data functions of the municipal register: entries, their history, code pools, households.
+
+Every function takes an open connection inside the caller's transaction and filters by
+``lg_code``, so several municipalities can share one database without seeing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, or_, select, update
+
+from jukinet.domain.identity import ChangeReason, Sex
+from jukinet.domain.names import address_search_key, name_search_key
+from jukinet.domain.register import (
+    EntryStatus,
+    ForeignCategory,
+    ForeignResidentItems,
+    RegisterEntry,
+    ResidentKind,
+)
+from jukinet.store.tables import households, resident_code_pool, resident_history, residents
+
+
+class PoolState:
+    AVAILABLE = "available"
+    ISSUED = "issued"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """A register entry with its row id (the id is stable across versions)."""
+
+    id: int
+    entry: RegisterEntry
+
+
+def entry_to_row(entry: RegisterEntry) -> dict[str, Any]:
+    """Columns of ``residents`` (and ``resident_history``) for one entry version."""
+    foreign = entry.foreign
+    return {
+        "lg_code": entry.lg_code,
+        "resident_code": entry.resident_code,
+        "status": entry.status.value,
+        "name": entry.name,
+        "name_kana": entry.name_kana,
+        "alias": entry.alias,
+        "former_surname": entry.former_surname,
+        "name_key": name_search_key(entry.name),
+        "birth_date": entry.birth_date,
+        "sex": entry.sex.value,
+        "address": entry.address,
+        "address_key": address_search_key(entry.address),
+        "household_id": entry.household_id,
+        "relationship": entry.relationship,
+        "registered_domicile": entry.registered_domicile,
+        "kind": entry.kind.value,
+        "nationality": foreign.nationality if foreign else None,
+        "foreign_category": foreign.category.value if foreign else None,
+        "residence_status": foreign.residence_status if foreign else None,
+        "period_of_stay": foreign.period_of_stay if foreign else None,
+        "stay_expiry": foreign.stay_expiry if foreign else None,
+        "residence_card_number": foreign.residence_card_number if foreign else None,
+        "foreign_resident_since": foreign.foreign_resident_since if foreign else None,
+        "entry_date": entry.entry_date,
+        "previous_address": entry.previous_address,
+        "previous_lg_code": entry.previous_lg_code,
+        "destination_address": entry.destination_address,
+        "destination_lg_code": entry.destination_lg_code,
+        "change_reason": entry.change_reason.value,
+        "change_date": entry.change_date,
+        "version": entry.version,
+    }
+
+
+def row_to_entry(row: Row[Any]) -> RegisterEntry:
+    m = row._mapping
+    foreign = None
+    if m["kind"] == ResidentKind.FOREIGN.value:
+        foreign = ForeignResidentItems(
+            nationality=m["nationality"],
+            category=ForeignCategory(m["foreign_category"]),
+            foreign_resident_since=m["foreign_resident_since"],
+            residence_status=m["residence_status"],
+            period_of_stay=m["period_of_stay"],
+            stay_expiry=m["stay_expiry"],
+            residence_card_number=m["residence_card_number"],
+        )
+    return RegisterEntry(
+        lg_code=m["lg_code"],
+        resident_code=m["resident_code"],
+        status=EntryStatus(m["status"]),
+        name=m["name"],
+        birth_date=m["birth_date"],
+        sex=Sex(m["sex"]),
+        address=m["address"],
+        household_id=m["household_id"],
+        relationship=m["relationship"],
+        kind=ResidentKind(m["kind"]),
+        entry_date=m["entry_date"],
+        change_reason=ChangeReason(m["change_reason"]),
+        change_date=m["change_date"],
+        version=m["version"],
+        name_kana=m["name_kana"],
+        alias=m["alias"],
+        former_surname=m["former_surname"],
+        registered_domicile=m["registered_domicile"],
+        foreign=foreign,
+        previous_address=m["previous_address"],
+        previous_lg_code=m["previous_lg_code"],
+        destination_address=m["destination_address"],
+        destination_lg_code=m["destination_lg_code"],
+    )
+
+
+def get_active_entry(conn: Connection, lg_code: str, resident_code: str) -> StoredEntry | None:
+    row = conn.execute(
+        select(residents).where(
+            residents.c.lg_code == lg_code,
+            residents.c.resident_code == resident_code,
+            residents.c.status == EntryStatus.ACTIVE.value,
+        )
+    ).first()
+    return None if row is None else StoredEntry(row.id, row_to_entry(row))
+
+
+def get_entries_by_code(conn: Connection, lg_code: str, resident_code: str) -> list[StoredEntry]:
+    """Every entry (active or removed) the person has had in this municipality, newest first,
+    found by the current code or by a code the person held before a resident-code change."""
+    former = select(resident_history.c.resident_id).where(
+        resident_history.c.lg_code == lg_code, resident_history.c.resident_code == resident_code
+    )
+    rows = conn.execute(
+        select(residents)
+        .where(
+            residents.c.lg_code == lg_code,
+            or_(residents.c.resident_code == resident_code, residents.c.id.in_(former)),
+        )
+        .order_by(residents.c.id.desc())
+    )
+    return [StoredEntry(r.id, row_to_entry(r)) for r in rows]
+
+
+def insert_entry(conn: Connection, entry: RegisterEntry, recorded_at: datetime) -> int:
+    """Write a new entry and its first history row; returns the entry's id."""
+    row = entry_to_row(entry)
+    entry_id = conn.execute(insert(residents).values(row).returning(residents.c.id)).scalar_one()
+    conn.execute(
+        insert(resident_history).values(resident_id=entry_id, recorded_at=recorded_at, **row)
+    )
+    return int(entry_id)
+
+
+def update_entry(
+    conn: Connection, entry_id: int, entry: RegisterEntry, recorded_at: datetime
+) -> None:
+    """Replace the current state and append its history row (optimistic on the version)."""
+    row = entry_to_row(entry)
+    result = conn.execute(
+        update(residents)
+        .where(residents.c.id == entry_id, residents.c.version == entry.version - 1)
+        .values(row)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChangeError(entry.resident_code)
+    conn.execute(
+        insert(resident_history).values(resident_id=entry_id, recorded_at=recorded_at, **row)
+    )
+
+
+class ConcurrentChangeError(RuntimeError):
+    """Another transaction changed the entry first; the caller may retry."""
+
+
+def entry_history(conn: Connection, entry_id: int) -> list[tuple[RegisterEntry, datetime]]:
+    rows = conn.execute(
+        select(resident_history)
+        .where(resident_history.c.resident_id == entry_id)
+        .order_by(resident_history.c.version)
+    )
+    return [(row_to_entry(r), r.recorded_at) for r in rows]
+
+
+def search_entries(
+    conn: Connection,
+    lg_code: str,
+    *,
+    name: str | None = None,
+    birth_date: date | None = None,
+    address: str | None = None,
+    include_removed: bool = False,
+    limit: int = 100,
+) -> list[StoredEntry]:
+    """Entries matching every given item, compared on search keys (name by prefix)."""
+    query = select(residents).where(residents.c.lg_code == lg_code)
+    if name:
+        query = query.where(residents.c.name_key.startswith(name_search_key(name), autoescape=True))
+    if birth_date:
+        query = query.where(residents.c.birth_date == birth_date)
+    if address:
+        key = address_search_key(address)
+        query = query.where(residents.c.address_key.startswith(key, autoescape=True))
+    if not include_removed:
+        query = query.where(residents.c.status == EntryStatus.ACTIVE.value)
+    rows = conn.execute(query.order_by(residents.c.name_key, residents.c.id).limit(limit))
+    return [StoredEntry(r.id, row_to_entry(r)) for r in rows]
+
+
+def household_members(conn: Connection, lg_code: str, household_id: str) -> list[StoredEntry]:
+    rows = conn.execute(
+        select(residents)
+        .where(
+            residents.c.lg_code == lg_code,
+            residents.c.household_id == household_id,
+            residents.c.status == EntryStatus.ACTIVE.value,
+        )
+        .order_by(residents.c.id)
+    )
+    return [StoredEntry(r.id, row_to_entry(r)) for r in rows]
+
+
+def next_household_id(conn: Connection, lg_code: str) -> str:
+    """Allocate the municipality's next household number (世帯番号)."""
+    current = conn.execute(
+        select(households.c.next_household_number).where(households.c.lg_code == lg_code)
+    ).scalar_one_or_none()
+    if current is None:
+        current = (
+            conn.execute(
+                select(func.count(func.distinct(residents.c.household_id))).where(
+                    residents.c.lg_code == lg_code
+                )
+            ).scalar_one()
+            + 1
+        )
+        conn.execute(insert(households).values(lg_code=lg_code, next_household_number=current + 1))
+    else:
+        conn.execute(
+            update(households)
+            .where(households.c.lg_code == lg_code)
+            .values(next_household_number=current + 1)
+        )
+    return format_household_id(int(current))
+
+
+def format_household_id(number: int) -> str:
+    return f"{number:010d}"
+
+
+def add_pool_codes(conn: Connection, lg_code: str, codes: Sequence[str], at: datetime) -> None:
+    """Record codes designated to the municipality as available."""
+    if codes:
+        conn.execute(
+            insert(resident_code_pool),
+            [
+                {
+                    "resident_code": c,
+                    "lg_code": lg_code,
+                    "state": PoolState.AVAILABLE,
+                    "state_changed_at": at,
+                }
+                for c in codes
+            ],
+        )
+
+
+def available_pool_size(conn: Connection, lg_code: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                resident_code_pool.c.lg_code == lg_code,
+                resident_code_pool.c.state == PoolState.AVAILABLE,
+            )
+        ).scalar_one()
+    )
+
+
+def take_pool_code(conn: Connection, lg_code: str, offset: int, at: datetime) -> str | None:
+    """Mark the ``offset``-th available code (in code order) issued and return it.
+
+    The caller picks ``offset`` at random, so the drawn code is random within the pool.
+    """
+    code = conn.execute(
+        select(resident_code_pool.c.resident_code)
+        .where(
+            resident_code_pool.c.lg_code == lg_code,
+            resident_code_pool.c.state == PoolState.AVAILABLE,
+        )
+        .order_by(resident_code_pool.c.resident_code)
+        .offset(offset)
+        .limit(1)
+    ).scalar_one_or_none()
+    if code is not None:
+        set_pool_state(conn, code, PoolState.ISSUED, at, expected=PoolState.AVAILABLE)
+    return code
+
+
+def set_pool_state(
+    conn: Connection, code: str, state: str, at: datetime, *, expected: str | None = None
+) -> None:
+    query = update(resident_code_pool).where(resident_code_pool.c.resident_code == code)
+    if expected is not None:
+        query = query.where(resident_code_pool.c.state == expected)
+    result = conn.execute(query.values(state=state, state_changed_at=at))
+    if result.rowcount != 1:
+        raise ConcurrentChangeError(code)
+
+
+def retire_code(conn: Connection, lg_code: str, code: str, at: datetime) -> None:
+    """A code given up (resident-code change) is kept as retired so it is never reused."""
+    result = conn.execute(
+        update(resident_code_pool)
+        .where(resident_code_pool.c.resident_code == code)
+        .values(state=PoolState.RETIRED, state_changed_at=at)
+    )
+    if result.rowcount == 0:
+        conn.execute(
+            insert(resident_code_pool).values(
+                resident_code=code, lg_code=lg_code, state=PoolState.RETIRED, state_changed_at=at
+            )
+        )
+
+
+def pool_code_state(conn: Connection, code: str) -> str | None:
+    return conn.execute(
+        select(resident_code_pool.c.state).where(resident_code_pool.c.resident_code == code)
+    ).scalar_one_or_none()
+
+
+def count_entries(conn: Connection, lg_code: str, status: EntryStatus | None = None) -> int:
+    query = select(func.count()).select_from(residents).where(residents.c.lg_code == lg_code)
+    if status is not None:
+        query = query.where(residents.c.status == status.value)
+    return int(conn.execute(query).scalar_one())
+
+
+def known_codes(conn: Connection) -> set[str]:
+    """Every resident code in the pool or the register of this database."""
+    pooled = conn.execute(select(resident_code_pool.c.resident_code)).scalars()
+    registered = conn.execute(select(residents.c.resident_code).distinct()).scalars()
+    return set(pooled) | set(registered)

@@ -1,0 +1,97 @@
+"""The HTTP API of a municipal host: OpenAPI, problem+json errors, health and metrics."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jukinet.clock import FixedClock
+from jukinet.domain.codes import draw_resident_codes
+from jukinet.domain.identity import ChangeReason, Sex
+from jukinet.domain.register import ItemChange, NewEntry
+from jukinet.interfaces.api.app import create_app
+from jukinet.services.municipal.host import MunicipalHost
+from jukinet.settings import Settings
+
+CLOCK = FixedClock(datetime(2014, 3, 31, tzinfo=UTC))
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[MunicipalHost]:
+    h = MunicipalHost(Settings(home=tmp_path), CLOCK, ["131016", "131130"])
+    yield h
+    h.dispose()
+
+
+@pytest.fixture
+def client(host: MunicipalHost) -> TestClient:
+    return TestClient(create_app(host))
+
+
+def seed_one(host: MunicipalHost) -> str:
+    reg = host.register("131016")
+    reg.designate_codes(draw_resident_codes(random.Random(3), 2))
+    code = reg.record(
+        NewEntry(
+            ChangeReason.BIRTH,
+            date(2014, 1, 5),
+            "鈴木　一郎",
+            date(2014, 1, 5),
+            Sex.MALE,
+            "東京都千代田区丸の内1丁目1番",
+        )
+    ).resident_code
+    reg.record(
+        ItemChange(ChangeReason.MOVE_WITHIN, date(2014, 2, 1), address="東京都千代田区麹町2番"),
+        code,
+    )
+    return code
+
+
+def test_show_resident_with_history(client: TestClient, host: MunicipalHost) -> None:
+    code = seed_one(host)
+    response = client.get(f"/municipalities/131016/residents/{code}")
+    assert response.status_code == 200
+    [entry] = response.json()
+    assert entry["current"]["address"] == "東京都千代田区麹町2番"
+    assert entry["current"]["birth_date_era"] == "平成26年1月5日"
+    assert [v["entry"]["change_reason"] for v in entry["history"]] == ["birth", "move_within"]
+
+
+def test_search_and_isolation(client: TestClient, host: MunicipalHost) -> None:
+    code = seed_one(host)
+    hits = client.get("/municipalities/131016/residents", params={"name": "鈴木 一郎"}).json()
+    assert [h["resident_code"] for h in hits] == [code]
+    assert client.get("/municipalities/131130/residents", params={"name": "鈴木"}).json() == []
+    assert client.get(f"/municipalities/131130/residents/{code}").status_code == 404
+
+
+def test_errors_are_problem_json_naming_the_field(client: TestClient) -> None:
+    missing = client.get("/municipalities/131016/residents/24727059608")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["field"] == "resident_code"
+    not_hosted = client.get("/municipalities/271004/residents", params={"name": "x"})
+    assert not_hosted.status_code == 404 and not_hosted.json()["rule"] == "not_hosted"
+    bad_date = client.get("/municipalities/131016/residents", params={"birth_date": "2014-02-30"})
+    assert bad_date.status_code == 422 and bad_date.json()["field"] == "birth_date"
+    no_query = client.get("/municipalities/131016/residents")
+    assert no_query.status_code == 422 and no_query.json()["field"] == "query"
+
+
+def test_health_metrics_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "municipalities": ["131016", "131130"]}
+    client.get("/healthz")
+    metrics = client.get("/metrics").text
+    assert 'jukinet_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in metrics
+    spec = client.get("/openapi.json").json()
+    assert "/municipalities/{lg_code}/residents/{resident_code}" in spec["paths"]
+    responses = spec["paths"]["/municipalities/{lg_code}/residents/{resident_code}"]["get"][
+        "responses"
+    ]
+    assert {"200", "404", "422"} <= set(responses)
