@@ -15,26 +15,27 @@ from jukinet.domain.codes import draw_resident_codes
 from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.register import ItemChange, NewEntry
 from jukinet.interfaces.api.app import create_app
-from jukinet.services.municipal.host import MunicipalHost
-from jukinet.settings import Settings
+from jukinet.interfaces.api.deps import services_of
+from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
 
 CLOCK = FixedClock(datetime(2014, 3, 31, tzinfo=UTC))
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[MunicipalHost]:
-    h = MunicipalHost(Settings(home=tmp_path), CLOCK, ["131016", "131130"])
-    yield h
-    h.dispose()
+def network(tmp_path: Path) -> Iterator[EmbeddedNetwork]:
+    net = build_embedded(tmp_path, CLOCK, ["131016", "131130"])
+    yield net
+    net.dispose()
 
 
 @pytest.fixture
-def client(host: MunicipalHost) -> TestClient:
-    return TestClient(create_app(host))
+def client(network: EmbeddedNetwork) -> TestClient:
+    registers = {lg: r for m in network.municipal for lg, r in m.registers.items()}
+    return TestClient(create_app(services_of(network.nodes, CLOCK, registers)))
 
 
-def seed_one(host: MunicipalHost) -> str:
-    reg = host.register("131016")
+def seed_one(network: EmbeddedNetwork) -> str:
+    reg = network.municipality("131016").register("131016")
     reg.designate_codes(draw_resident_codes(random.Random(3), 2))
     code = reg.record(
         NewEntry(
@@ -53,8 +54,8 @@ def seed_one(host: MunicipalHost) -> str:
     return code
 
 
-def test_show_resident_with_history(client: TestClient, host: MunicipalHost) -> None:
-    code = seed_one(host)
+def test_show_resident_with_history(client: TestClient, network: EmbeddedNetwork) -> None:
+    code = seed_one(network)
     response = client.get(f"/municipalities/131016/residents/{code}")
     assert response.status_code == 200
     [entry] = response.json()
@@ -63,8 +64,8 @@ def test_show_resident_with_history(client: TestClient, host: MunicipalHost) -> 
     assert [v["entry"]["change_reason"] for v in entry["history"]] == ["birth", "move_within"]
 
 
-def test_search_and_isolation(client: TestClient, host: MunicipalHost) -> None:
-    code = seed_one(host)
+def test_search_and_isolation(client: TestClient, network: EmbeddedNetwork) -> None:
+    code = seed_one(network)
     hits = client.get("/municipalities/131016/residents", params={"name": "鈴木 一郎"}).json()
     assert [h["resident_code"] for h in hits] == [code]
     assert client.get("/municipalities/131130/residents", params={"name": "鈴木"}).json() == []
@@ -85,7 +86,10 @@ def test_errors_are_problem_json_naming_the_field(client: TestClient) -> None:
 
 
 def test_health_metrics_and_openapi(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "municipalities": ["131016", "131130"]}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "nodes": ["municipality/131016", "municipality/131130", "national", "prefecture"],
+    }
     client.get("/healthz")
     metrics = client.get("/metrics").text
     assert 'jukinet_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in metrics

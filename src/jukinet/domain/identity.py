@@ -144,3 +144,18 @@ class IdentityRecord:
     def removed(self) -> bool:
         """True when this version records the removal of the register entry (除票)."""
         return self.change_reason.effect is ChangeEffect.REMOVES
+
+
+def supersedes(new: IdentityRecord, current: IdentityRecord) -> bool:
+    """Whether ``new`` becomes the current version over ``current`` at an upper tier.
+
+    Updates from one municipality arrive in order, so a later one always wins. Updates from
+    two municipalities (a move: removal at the old one, entry at the new one) travel on
+    different channels and may cross; the later change date wins, and on the same date an
+    entry wins over a removal, so a person who moved never ends up shown as removed.
+    """
+    if new.lg_code == current.lg_code:
+        return True
+    if new.change_date != current.change_date:
+        return new.change_date > current.change_date
+    return not (new.removed and not current.removed)

@@ -463,3 +463,15 @@ def event_for(reason: ChangeReason, items: dict[str, object]) -> Event:
             if field not in given:
                 raise RuleViolation(field, "required", f"{reason.value} needs {field}")
     return cls(reason=reason, **given)  # type: ignore[arg-type]
+
+
+FOREIGN_RESIDENT_APPLICABLE_DATE = date(2013, 7, 8)
+"""From this date foreign residents are on Juki-net like nationals (law of 2009, No. 77)."""
+
+
+def move_in_notice_code(entry: RegisterEntry, today: date) -> str | None:
+    """The resident code a move-in notice carries: blank for a foreign resident before the
+    applicable date, when foreign residents had no place on the network."""
+    if entry.kind is ResidentKind.FOREIGN and today < FOREIGN_RESIDENT_APPLICABLE_DATE:
+        return None
+    return entry.resident_code

@@ -343,3 +343,19 @@ def known_codes(conn: Connection) -> set[str]:
     pooled = conn.execute(select(resident_code_pool.c.resident_code)).scalars()
     registered = conn.execute(select(residents.c.resident_code).distinct()).scalars()
     return set(pooled) | set(registered)
+
+
+def latest_entries(
+    conn: Connection, lg_code: str, resident_codes: Sequence[str] | None = None
+) -> list[RegisterEntry]:
+    """The newest entry per resident code (active, or the removal if none is active)."""
+    query = select(residents).where(residents.c.lg_code == lg_code)
+    if resident_codes is not None:
+        query = query.where(residents.c.resident_code.in_(list(resident_codes)))
+    newest: dict[str, tuple[int, RegisterEntry]] = {}
+    for row in conn.execute(query.order_by(residents.c.id)):
+        entry = row_to_entry(row)
+        kept = newest.get(entry.resident_code)
+        if kept is None or entry.active or not kept[1].active:
+            newest[entry.resident_code] = (row.id, entry)
+    return [entry for _id, entry in newest.values()]

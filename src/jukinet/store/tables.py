@@ -6,20 +6,27 @@ isolated by that column (a shared municipal cloud).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     text,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
     naming_convention={
@@ -30,6 +37,27 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both databases (SQLite would hand back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times are stored in UTC, timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 # Primary keys are BIGINT on PostgreSQL and INTEGER (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -77,6 +105,7 @@ residents = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     *_register_entry_columns(),
+    Column("move_out_confirmed_on", Date),  # the move-in notice from the new municipality came
     Index(
         "uq_residents_active_resident_code",
         "resident_code",
@@ -95,7 +124,7 @@ resident_history = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("resident_id", BigId, ForeignKey("residents.id"), nullable=False),
     *_register_entry_columns(),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
     Index("uq_resident_history_resident_id_version", "resident_id", "version", unique=True),
     Index("ix_resident_history_resident_code", "resident_code"),
 )
@@ -107,7 +136,7 @@ resident_code_pool = Table(
     Column("resident_code", String(11), primary_key=True),
     Column("lg_code", String(6), nullable=False),
     Column("state", String(9), nullable=False),  # available | issued | retired
-    Column("state_changed_at", DateTime(timezone=True), nullable=False),
+    Column("state_changed_at", UTCDateTime(), nullable=False),
     Index("ix_resident_code_pool_lg_code_state", "lg_code", "state"),
 )
 """Codes the national center designated to a municipality. Issued and retired codes are kept
@@ -120,3 +149,175 @@ households = Table(
     Column("next_household_number", BigInteger, nullable=False),
 )
 """Per-municipality counter for household numbers (世帯番号)."""
+
+
+# --- the network spine (every node) ---------------------------------------------------------
+
+outbox_channels = Table(
+    "outbox_channels",
+    metadata,
+    Column("sender", String(40), primary_key=True),
+    Column("receiver", String(40), primary_key=True),
+    Column("next_seq", BigInteger, nullable=False),
+)
+"""Per (sender, receiver) sequence counter; its row lock serialises concurrent enqueues."""
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("sender", String(40), nullable=False),
+    Column("receiver", String(40), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("wire", LargeBinary, nullable=False),  # the exact signed bytes sent, every retry
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Column("outcome", String(16)),  # applied | duplicate | rejected (quarantined by receiver)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("last_error", Text),
+    Index("uq_outbox_sender_receiver_seq", "sender", "receiver", "seq", unique=True),
+    Index(
+        "ix_outbox_pending",
+        "receiver",
+        "sender",
+        "seq",
+        sqlite_where=text("delivered_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL"),
+    ),
+)
+"""Messages written in the same transaction as the change they announce."""
+
+inbox_channels = Table(
+    "inbox_channels",
+    metadata,
+    Column("receiver", String(40), primary_key=True),
+    Column("sender", String(40), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_message_id", String(36), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+"""The last sequence number applied per channel: duplicates are acknowledged and ignored."""
+
+message_rejections = Table(
+    "message_rejections",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("receiver", String(40)),
+    Column("sender", String(40)),  # as claimed; unverified when the signature failed
+    Column("message_id", String(36)),
+    Column("type", String(40)),
+    Column("seq", BigInteger),
+    Column("reason", Text, nullable=False),
+    Column("quarantined", Boolean, nullable=False),  # signed and in sequence, content refused
+    Column("wire", LargeBinary),
+    Index("ix_message_rejections_received_at", "received_at"),
+)
+"""Every refused message with its reason; quarantined ones keep their bytes for repair."""
+
+
+# --- identity records at the upper tiers ----------------------------------------------------
+
+
+def _identity_record_columns() -> list[Column[object]]:
+    """A complete identity-record version as an upper tier holds it (DOMAIN.md §2)."""
+    return [
+        Column("lg_code", String(6), nullable=False),
+        Column("resident_code", String(11), nullable=False),
+        Column("name", Text, nullable=False),
+        Column("name_kana", Text),
+        Column("alias", Text),
+        Column("former_surname", Text),
+        Column("name_key", Text, nullable=False),
+        Column("birth_date", Date, nullable=False),
+        Column("sex", String(6), nullable=False),
+        Column("address", Text, nullable=False),
+        Column("address_key", Text, nullable=False),
+        Column("change_reason", String(40), nullable=False),
+        Column("change_date", Date, nullable=False),
+        Column("removed", Boolean, nullable=False),
+        Column("previous_resident_code", String(11)),  # set on a resident-code change
+        Column("source", String(40), nullable=False),  # the municipal node it came from
+        Column("source_seq", BigInteger, nullable=False),
+    ]
+
+
+prefectural_identity_records = Table(
+    "prefectural_identity_records",
+    metadata,
+    Column("pref_code", String(2), nullable=False),
+    *_identity_record_columns(),
+    PrimaryKeyConstraint("pref_code", "resident_code"),
+    Column("superseded_by", String(11)),  # the new code after a resident-code change
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_prefectural_identity_records_lg_code", "pref_code", "lg_code"),
+)
+"""Current identity record per person, per prefecture tenant of the consolidated center."""
+
+prefectural_identity_history = Table(
+    "prefectural_identity_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("pref_code", String(2), nullable=False),
+    *_identity_record_columns(),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("ix_prefectural_identity_history_code", "pref_code", "resident_code"),
+)
+
+national_identity_records = Table(
+    "national_identity_records",
+    metadata,
+    *_identity_record_columns(),
+    PrimaryKeyConstraint("resident_code"),
+    Column("superseded_by", String(11)),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_national_identity_records_lg_code", "lg_code"),
+    Index("ix_national_identity_records_name_key", "name_key", "birth_date"),
+)
+"""Every person with a resident code: the current identity record."""
+
+national_identity_history = Table(
+    "national_identity_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    *_identity_record_columns(),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("ix_national_identity_history_code", "resident_code"),
+)
+
+national_code_designations = Table(
+    "national_code_designations",
+    metadata,
+    Column("resident_code", String(11), primary_key=True),
+    Column("lg_code", String(6), nullable=False),
+    Column("designated_at", UTCDateTime(), nullable=False),
+    Index("ix_national_code_designations_lg_code", "lg_code"),
+)
+"""Every code ever designated to a municipality: pools never overlap, codes never repeat."""
+
+pool_requests = Table(
+    "pool_requests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("lg_code", String(6), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("fulfilled_at", UTCDateTime()),
+    Index("ix_pool_requests_lg_code", "lg_code", "fulfilled_at"),
+)
+"""A municipality's outstanding requests for more codes (one at a time)."""
+
+node_status = Table(
+    "node_status",
+    metadata,
+    Column("node_id", String(40), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("backlog", Integer, nullable=False),
+    Column("oldest_pending_at", UTCDateTime()),
+    Column("last_error", Text),
+)
+"""What the national center knows of every node from its heartbeats (24-hour monitoring)."""

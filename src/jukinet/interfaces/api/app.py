@@ -9,27 +9,28 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from jukinet import __version__
+from jukinet.interfaces.api.deps import AppServices
 from jukinet.interfaces.api.problems import install_problem_handlers
-from jukinet.interfaces.api.routes import health, residents
+from jukinet.interfaces.api.routes import health, network, residents
 from jukinet.ops.logging import get_logger
 from jukinet.ops.metrics import HttpMetrics
-from jukinet.services.municipal.host import MunicipalHost
 
 log = get_logger("jukinet.http")
 
 
-def create_app(host: MunicipalHost) -> FastAPI:
+def create_app(services: AppServices) -> FastAPI:
     app = FastAPI(
         title="jukinet",
         version=__version__,
         description="Basic Resident Registry Network (住民基本台帳ネットワークシステム)",
     )
-    app.state.host = host
+    app.state.services = services
     app.state.registry = CollectorRegistry()
     http_metrics = HttpMetrics(app.state.registry)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(residents.router)
+    app.include_router(network.router)
 
     @app.middleware("http")
     async def _observe(

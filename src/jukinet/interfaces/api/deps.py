@@ -1,17 +1,58 @@
-"""Dependency aliases the routes ask for."""
+"""What the routes of a process can reach, and the dependency aliases they ask for it by."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 
-from jukinet.services.municipal.host import MunicipalHost
+from jukinet.clock import Clock
+from jukinet.domain.errors import RuleViolation
+from jukinet.net.messages import NATIONAL_NODE
+from jukinet.net.receiver import Receiver
+from jukinet.nodes.node import Node
+from jukinet.services.municipal.register import MunicipalRegister
 
 
-def _host(request: Request) -> MunicipalHost:
-    host: MunicipalHost = request.app.state.host
-    return host
+@dataclass
+class AppServices:
+    """The nodes this process hosts, as the HTTP layer sees them."""
+
+    clock: Clock
+    engines: Sequence[Engine]  # every database, for /healthz
+    receivers: dict[str, Receiver] = field(default_factory=dict)  # node id -> inbox
+    registers: dict[str, MunicipalRegister] = field(default_factory=dict)  # lg code
+    national_engine: Engine | None = None
+
+    def register(self, lg_code: str) -> MunicipalRegister:
+        try:
+            return self.registers[lg_code]
+        except KeyError:
+            raise RuleViolation(
+                "lg_code", "not_hosted", f"{lg_code} is not hosted on this node"
+            ) from None
 
 
-HostDep = Annotated[MunicipalHost, Depends(_host)]
+def services_of(
+    nodes: Sequence[Node], clock: Clock, registers: dict[str, MunicipalRegister] | None = None
+) -> AppServices:
+    """What the HTTP layer may reach of the nodes running in this process."""
+    services = AppServices(clock=clock, engines=[n.engine for n in nodes])
+    services.registers.update(registers or {})
+    for node in nodes:
+        for node_id in node.node_ids:
+            services.receivers[node_id] = node.receiver
+        if NATIONAL_NODE in node.node_ids:
+            services.national_engine = node.engine
+    return services
+
+
+def _services(request: Request) -> AppServices:
+    services: AppServices = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[AppServices, Depends(_services)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from jukinet.domain.eras import format_era_date
 from jukinet.domain.register import RegisterEntry
@@ -66,4 +66,21 @@ class EntryWithHistoryOut(BaseModel):
 
 class Health(BaseModel):
     status: str
-    municipalities: list[str]
+    nodes: list[str]
+
+
+class MessageBatch(BaseModel):
+    """Wire messages (each the sealed JSON text) for nodes hosted by this process."""
+
+    messages: list[str] = Field(max_length=2000)
+
+
+class AckOut(BaseModel):
+    message_id: str | None
+    status: str
+    reason: str | None = None
+    expected_seq: int | None = None
+
+
+class AckBatch(BaseModel):
+    acks: list[AckOut]

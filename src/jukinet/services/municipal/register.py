@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
@@ -40,37 +41,65 @@ class EntryWithHistory:
     history: list[tuple[RegisterEntry, datetime]]
 
 
+class ChangeNotifier(Protocol):
+    """Told of every change inside its transaction (the network link writes its outbox)."""
+
+    def changed(
+        self,
+        conn: Connection,
+        entry: RegisterEntry,
+        previous: RegisterEntry | None,
+        now: datetime,
+    ) -> None: ...
+
+
 class MunicipalRegister:
     """One municipality's register (several may share a database, isolated by lg code)."""
 
     def __init__(
-        self, engine: Engine, lg_code: str, clock: Clock, rng: random.Random | None = None
+        self,
+        engine: Engine,
+        lg_code: str,
+        clock: Clock,
+        rng: random.Random | None = None,
+        notifier: ChangeNotifier | None = None,
     ) -> None:
         self.engine = engine
         self.lg_code = reference.municipality(lg_code).lg_code
         self.clock = clock
+        self.notifier = notifier
         self._rng = rng or random.SystemRandom()
 
     def record(self, event: Event, resident_code: str | None = None) -> RegisterEntry:
         """Record ``event`` for the person with ``resident_code`` (new entries: the event's)."""
+        with write_transaction(self.engine) as conn:
+            return self.record_in(conn, event, resident_code)
+
+    def record_in(
+        self, conn: Connection, event: Event, resident_code: str | None = None
+    ) -> RegisterEntry:
+        """``record`` inside the caller's transaction (e.g. a message being applied)."""
         now = self.clock.now()
         today = today_in_japan(self.clock)
         _check_known_municipalities(event)
-        with write_transaction(self.engine) as conn:
-            if isinstance(event, NewEntry):
-                return self._create(conn, event, now, today)
+        previous = None
+        if isinstance(event, NewEntry):
+            new = self._create(conn, event, now, today)
+        else:
             if resident_code is None:
                 raise RuleViolation("resident_code", "required", "name the resident to change")
             stored = store.get_active_entry(conn, self.lg_code, resident_code)
-            current = stored.entry if stored else None
+            previous = stored.entry if stored else None
             if isinstance(event, ItemChange):
-                event = self._resolve_item_change(conn, event, current, now)
-            new = apply_change(current, event, lg_code=self.lg_code, today=today)
+                event = self._resolve_item_change(conn, event, previous, now)
+            new = apply_change(previous, event, lg_code=self.lg_code, today=today)
             assert stored is not None  # apply_change refuses a missing entry
             store.update_entry(conn, stored.id, new, now)
             if new.resident_code != stored.entry.resident_code:
                 store.retire_code(conn, self.lg_code, stored.entry.resident_code, now)
-            return new
+        if self.notifier is not None:
+            self.notifier.changed(conn, new, previous, now)
+        return new
 
     def _create(
         self, conn: Connection, event: NewEntry, now: datetime, today: date

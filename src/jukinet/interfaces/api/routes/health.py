@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from jukinet.interfaces.api.deps import HostDep
+from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
 from jukinet.interfaces.api.schemas import Health
 
@@ -14,12 +14,12 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", responses=problem_responses(503))
-def healthz(host: HostDep) -> Health:
-    """Every hosted database answers."""
-    for lg_code in host.lg_codes:
-        with host.engine(lg_code).connect() as conn:
+def healthz(services: ServicesDep) -> Health:
+    """Every database of this process answers."""
+    for engine in services.engines:
+        with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    return Health(status="ok", municipalities=list(host.lg_codes))
+    return Health(status="ok", nodes=sorted(services.receivers))
 
 
 @router.get(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from jukinet.domain.errors import RuleViolation
-from jukinet.interfaces.api.deps import HostDep
+from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
 from jukinet.interfaces.api.schemas import EntryOut, EntryWithHistoryOut, VersionOut
 
@@ -20,7 +20,7 @@ ResidentCode = Annotated[str, Path(pattern=r"^\d{11}$", description="11-digit re
 
 @router.get("", responses=problem_responses(404, 422))
 def search_residents(
-    host: HostDep,
+    services: ServicesDep,
     lg_code: LgCode,
     name: Annotated[str | None, Query(max_length=200)] = None,
     birth_date: date | None = None,
@@ -29,7 +29,7 @@ def search_residents(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[EntryOut]:
     """Entries matching every given item (name and address by prefix, on search keys)."""
-    found = host.register(lg_code).search(
+    found = services.register(lg_code).search(
         name=name,
         birth_date=birth_date,
         address=address,
@@ -41,10 +41,10 @@ def search_residents(
 
 @router.get("/{resident_code}", responses=problem_responses(404, 422))
 def show_resident(
-    host: HostDep, lg_code: LgCode, resident_code: ResidentCode
+    services: ServicesDep, lg_code: LgCode, resident_code: ResidentCode
 ) -> list[EntryWithHistoryOut]:
     """Every entry the person has had here (newest first), each with all its versions."""
-    entries = host.register(lg_code).show(resident_code)
+    entries = services.register(lg_code).show(resident_code)
     if not entries:
         raise RuleViolation("resident_code", "not_found", f"no entry for {resident_code}")
     return [

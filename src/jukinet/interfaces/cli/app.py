@@ -1,0 +1,34 @@
+"""The ``jukinet`` command: one Typer app assembled from a sub-app per capability."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+from jukinet.domain.errors import RuleViolation
+from jukinet.interfaces.cli import codes, pool, population, resident, up
+from jukinet.interfaces.cli.common import console_err
+
+app = typer.Typer(
+    name="jukinet",
+    help="Basic Resident Registry Network (住民基本台帳ネットワークシステム).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(codes.code_app, name="code")
+app.command("era")(codes.era)
+app.add_typer(resident.app, name="resident")
+app.add_typer(pool.app, name="pool")
+app.add_typer(population.app, name="population")
+app.command("up")(up.up)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: rule violations become one clear line on stderr and exit status 1."""
+    try:
+        app(args=argv, prog_name="jukinet")
+    except RuleViolation as exc:
+        console_err.print(f"[red]error[/red]: {escape(f'{exc.field}: {exc.message} [{exc.rule}]')}")
+        sys.exit(1)

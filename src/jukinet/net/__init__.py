@@ -1,0 +1,1 @@
+"""The network spine: signed envelopes, PKI, outbox, delivery, transports."""

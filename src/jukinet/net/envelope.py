@@ -1,0 +1,132 @@
+"""Signed envelopes: what crosses the network between nodes.
+
+The signature covers the exact payload bytes that are sent; the receiver verifies those bytes
+and only then parses them, so nothing is ever re-serialised before verification. The wire form
+carries the algorithm identifier, the signer's certificate fingerprint and the certificate
+itself (verified against the network CA; its chain check is cached by fingerprint).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jukinet.net.pki import NodeCredentials, NodeIdentity, TrustStore
+
+
+class EnvelopeError(ValueError):
+    """The bytes received are not a well-formed signed envelope (or fail verification)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message: who sends what to whom, in which place of the sender's sequence."""
+
+    id: str
+    type: str
+    sender: str
+    receiver: str
+    seq: int
+    timestamp: datetime
+    body: dict[str, Any]
+
+    def payload(self) -> bytes:
+        """Canonical bytes (sorted keys, no spaces, UTF-8) — what is signed and sent."""
+        return json.dumps(
+            {
+                "id": self.id,
+                "type": self.type,
+                "sender": self.sender,
+                "receiver": self.receiver,
+                "seq": self.seq,
+                "timestamp": self.timestamp.isoformat(),
+                "body": self.body,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def seal(credentials: NodeCredentials, envelope: Envelope) -> bytes:
+    """Sign the envelope's payload and return the wire bytes (JSON)."""
+    if envelope.sender != credentials.node_id:
+        raise EnvelopeError(f"{credentials.node_id} cannot send as {envelope.sender}")
+    payload = envelope.payload()
+    return json.dumps(
+        {
+            "payload": _b64(payload),
+            "alg": str(credentials.algorithm),
+            "signer": credentials.fingerprint,
+            "cert": _b64(credentials.certificate_der),
+            "sig": _b64(credentials.sign(payload)),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedMessage:
+    envelope: Envelope
+    signer: NodeIdentity
+
+
+def peek(wire: bytes) -> dict[str, Any]:
+    """Unverified header fields, only for logging a message that fails verification."""
+    try:
+        outer = json.loads(wire)
+        inner = json.loads(base64.b64decode(outer["payload"]))
+        return {k: inner.get(k) for k in ("id", "type", "sender", "receiver", "seq")}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def open_message(trust: TrustStore, wire: bytes, at: datetime) -> OpenedMessage:
+    """Verify the signature over the exact payload bytes, then parse them.
+
+    Raises ``EnvelopeError`` naming what failed: malformed wire, unknown or mismatching
+    signer, bad signature, or a payload whose sender is not the signer.
+    """
+    try:
+        outer = json.loads(wire)
+        payload = base64.b64decode(outer["payload"], validate=True)
+        cert_der = base64.b64decode(outer["cert"], validate=True)
+        signature = base64.b64decode(outer["sig"], validate=True)
+        algorithm = outer["alg"]
+        fingerprint = outer["signer"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvelopeError(f"malformed wire message: {exc}") from exc
+    try:
+        signer = trust.verify_message(cert_der, algorithm, payload, signature, at)
+    except Exception as exc:  # the PKI names the failure; keep its words
+        raise EnvelopeError(f"signature verification failed: {exc}") from exc
+    if trust.fingerprint(cert_der) != fingerprint:
+        raise EnvelopeError("signer fingerprint does not match the certificate")
+    try:
+        data = json.loads(payload)
+        envelope = Envelope(
+            id=str(data["id"]),
+            type=str(data["type"]),
+            sender=str(data["sender"]),
+            receiver=str(data["receiver"]),
+            seq=int(data["seq"]),
+            timestamp=datetime.fromisoformat(data["timestamp"]),
+            body=dict(data["body"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvelopeError(f"malformed payload: {exc}") from exc
+    if envelope.sender != signer.node_id:
+        raise EnvelopeError(f"payload claims sender {envelope.sender}, signed by {signer.node_id}")
+    return OpenedMessage(envelope, signer)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,68 @@
+"""Message types, node roles, node ids, and who may send which type to whom."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from jukinet.domain.codes import validate_lg_code
+
+
+class Role(StrEnum):
+    NATIONAL = "national"
+    PREFECTURE = "prefecture"
+    MUNICIPALITY = "municipality"
+
+
+class MessageType(StrEnum):
+    IDENTITY_UPDATE = "identity_update"
+    POOL_REQUEST = "pool_request"
+    POOL_ALLOCATION = "pool_allocation"
+    MOVE_IN_NOTICE = "move_in_notice"
+    HEARTBEAT = "heartbeat"
+
+
+UNSEQUENCED = frozenset({MessageType.HEARTBEAT})
+"""Best-effort types sent directly (seq 0), never through the outbox: a heartbeat that
+waited in a queue would report a stale state."""
+
+NATIONAL_NODE = "national"
+PREFECTURE_NODE = "prefecture"
+
+
+def municipal_node(lg_code: str) -> str:
+    """Node id of a municipality's CS: ``municipality/131016``."""
+    return f"{Role.MUNICIPALITY.value}/{validate_lg_code(lg_code)}"
+
+
+def role_of(node_id: str) -> Role:
+    return Role(node_id.split("/", 1)[0])
+
+
+def lg_code_of(node_id: str) -> str:
+    """The lg code of a municipal node id."""
+    role, _, lg_code = node_id.partition("/")
+    if role != Role.MUNICIPALITY.value or not lg_code:
+        raise ValueError(f"{node_id} is not a municipal node")
+    return lg_code
+
+
+ALLOWED: frozenset[tuple[MessageType, Role, Role]] = frozenset(
+    {
+        (MessageType.IDENTITY_UPDATE, Role.MUNICIPALITY, Role.PREFECTURE),
+        (MessageType.IDENTITY_UPDATE, Role.PREFECTURE, Role.NATIONAL),
+        (MessageType.POOL_REQUEST, Role.MUNICIPALITY, Role.NATIONAL),
+        (MessageType.POOL_ALLOCATION, Role.NATIONAL, Role.MUNICIPALITY),
+        (MessageType.MOVE_IN_NOTICE, Role.MUNICIPALITY, Role.MUNICIPALITY),
+        (MessageType.HEARTBEAT, Role.MUNICIPALITY, Role.NATIONAL),
+        (MessageType.HEARTBEAT, Role.PREFECTURE, Role.NATIONAL),
+    }
+)
+"""(type, sender role, receiver role) triples the network accepts; anything else is refused."""
+
+
+def may_send(message_type: str, sender: Role, receiver: Role) -> bool:
+    try:
+        kind = MessageType(message_type)
+    except ValueError:
+        return False
+    return (kind, sender, receiver) in ALLOWED

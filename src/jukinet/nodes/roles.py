@@ -1,0 +1,106 @@
+"""Building each role's node: which messages it handles and with which service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from jukinet.clock import Clock
+from jukinet.domain import reference
+from jukinet.net.envelope import OpenedMessage
+from jukinet.net.messages import (
+    NATIONAL_NODE,
+    PREFECTURE_NODE,
+    MessageType,
+    Role,
+    lg_code_of,
+    municipal_node,
+)
+from jukinet.net.pki import NetworkPKI
+from jukinet.net.receiver import Handler
+from jukinet.net.transport import Transport
+from jukinet.nodes.node import Node, node_credentials
+from jukinet.services.municipal.network import MunicipalLink
+from jukinet.services.municipal.register import MunicipalRegister
+from jukinet.services.national import identity as national_identity
+from jukinet.services.national.monitoring import on_heartbeat
+from jukinet.services.national.pools import PoolService
+from jukinet.services.prefectural.identity import PrefecturalIdentityService
+from jukinet.store.db import write_transaction
+
+
+def build_national(engine: Engine, pki: NetworkPKI, clock: Clock, transport: Transport) -> Node:
+    creds = node_credentials(pki, NATIONAL_NODE, Role.NATIONAL, clock.now())
+    node = Node("national", engine, clock, {NATIONAL_NODE: creds}, transport, {}, pki)
+    pools = PoolService(creds, node.outbox)
+    node.handlers.update(
+        {
+            MessageType.IDENTITY_UPDATE: national_identity.on_identity_update,
+            MessageType.POOL_REQUEST: pools.on_pool_request,
+            MessageType.HEARTBEAT: on_heartbeat,
+        }
+    )
+    return node
+
+
+def build_prefectural(engine: Engine, pki: NetworkPKI, clock: Clock, transport: Transport) -> Node:
+    creds = node_credentials(pki, PREFECTURE_NODE, Role.PREFECTURE, clock.now())
+    node = Node("prefecture", engine, clock, {PREFECTURE_NODE: creds}, transport, {}, pki)
+    service = PrefecturalIdentityService(creds, node.outbox)
+    node.handlers[MessageType.IDENTITY_UPDATE] = service.on_identity_update
+    return node
+
+
+@dataclass
+class MunicipalNode:
+    """A municipal host: one database, one or more municipalities, each with its own key."""
+
+    node: Node
+    registers: dict[str, MunicipalRegister]
+    links: dict[str, MunicipalLink]
+
+    def register(self, lg_code: str) -> MunicipalRegister:
+        return self.registers[lg_code]
+
+    def request_initial_pools(self) -> None:
+        """Ask for codes for every hosted municipality whose pool is low."""
+        now = self.node.clock.now()
+        with write_transaction(self.node.engine) as conn:
+            for link in self.links.values():
+                link.request_pool_if_low(conn, now)
+
+
+def build_municipal(
+    name: str,
+    engine: Engine,
+    lg_codes: Iterable[str],
+    *,
+    pki: NetworkPKI,
+    clock: Clock,
+    transport: Transport,
+) -> MunicipalNode:
+    codes = [reference.municipality(c).lg_code for c in lg_codes]
+    creds = {
+        municipal_node(c): node_credentials(pki, municipal_node(c), Role.MUNICIPALITY, clock.now())
+        for c in codes
+    }
+    node = Node(name, engine, clock, creds, transport, {}, pki)
+    links = {c: MunicipalLink(creds[municipal_node(c)], node.outbox, clock) for c in codes}
+    registers = {c: MunicipalRegister(engine, c, clock, notifier=links[c]) for c in codes}
+
+    def on_pool_allocation(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+        links[lg_code_of(opened.envelope.receiver)].on_pool_allocation(conn, opened, now)
+
+    def on_move_in_notice(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+        lg_code = lg_code_of(opened.envelope.receiver)
+        links[lg_code].on_move_in_notice(registers[lg_code], conn, opened, now)
+
+    handlers: dict[str, Handler] = {
+        MessageType.POOL_ALLOCATION: on_pool_allocation,
+        MessageType.MOVE_IN_NOTICE: on_move_in_notice,
+    }
+    node.handlers.update(handlers)
+    return MunicipalNode(node, registers, links)

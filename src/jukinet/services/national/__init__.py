@@ -1,0 +1,1 @@
+"""The national center: every identity record, code pools, monitoring."""

@@ -1,0 +1,30 @@
+"""Identity updates at the national center: every person with a resident code, with history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from jukinet.net.bodies import parse_identity_update
+from jukinet.net.envelope import OpenedMessage
+from jukinet.store.identity_records import NATIONAL, apply_version
+from jukinet.store.pools import register_codes
+
+
+def on_identity_update(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+    """Record the version; every code seen is registered so no pool ever contains it."""
+    env = opened.envelope
+    updates = parse_identity_update(env.body)
+    register_codes(conn, {record.resident_code: record.lg_code for record, _ in updates}, now)
+    for record, previous in updates:
+        apply_version(
+            conn,
+            NATIONAL,
+            record,
+            previous,
+            tenant=None,
+            source=env.sender,
+            source_seq=env.seq,
+            at=now,
+        )

@@ -1,0 +1,50 @@
+"""24-hour monitoring: heartbeats from every node and the network status they add up to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from jukinet.net.envelope import OpenedMessage
+from jukinet.store.spine import insert_ignoring_conflict
+from jukinet.store.tables import node_status
+
+
+def on_heartbeat(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+    body = opened.envelope.body
+    oldest = body.get("oldest_pending_at")
+    values = {
+        "role": opened.signer.role,
+        "last_seen": now,
+        "backlog": int(body.get("backlog", 0)),
+        "oldest_pending_at": datetime.fromisoformat(oldest) if oldest else None,
+        "last_error": body.get("last_error"),
+    }
+    node_id = opened.envelope.sender
+    insert_ignoring_conflict(conn, node_status, {"node_id": node_id, **values})
+    conn.execute(update(node_status).where(node_status.c.node_id == node_id).values(values))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    node_id: str
+    role: str
+    last_seen: datetime
+    backlog: int
+    oldest_pending_at: datetime | None
+    last_error: str | None
+
+    def oldest_pending_age(self, now: datetime) -> float | None:
+        if self.oldest_pending_at is None:
+            return None
+        return (now - self.oldest_pending_at).total_seconds()
+
+
+def network_status(conn: Connection) -> list[NodeStatus]:
+    rows = conn.execute(select(node_status).order_by(node_status.c.node_id))
+    return [
+        NodeStatus(r.node_id, r.role, r.last_seen, r.backlog, r.oldest_pending_at, r.last_error)
+        for r in rows
+    ]

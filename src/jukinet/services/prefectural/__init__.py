@@ -1,0 +1,1 @@
+"""The consolidated prefectural center: all 47 prefectures as isolated tenants."""

@@ -1,0 +1,53 @@
+"""Identity updates at the prefectural center: record in the right tenant, forward upward."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from jukinet.domain.errors import RuleViolation
+from jukinet.net.bodies import parse_identity_update
+from jukinet.net.envelope import OpenedMessage
+from jukinet.net.messages import NATIONAL_NODE, MessageType, lg_code_of
+from jukinet.net.outbox import Outbox
+from jukinet.net.pki import NodeCredentials
+from jukinet.store.identity_records import PREFECTURAL, apply_version
+
+
+class PrefecturalIdentityService:
+    def __init__(self, credentials: NodeCredentials, outbox: Outbox) -> None:
+        self.credentials = credentials
+        self.outbox = outbox
+
+    def on_identity_update(self, conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+        """A municipality may report only its own residents; the record lands in the tenant of
+        the municipality's prefecture and is forwarded to the national center unchanged."""
+        env = opened.envelope
+        updates = parse_identity_update(env.body)
+        sender_lg_code = lg_code_of(env.sender)
+        for record, previous in updates:
+            if record.lg_code != sender_lg_code:
+                raise RuleViolation(
+                    "lg_code",
+                    "sender_mismatch",
+                    f"{env.sender} reported a record of {record.lg_code}",
+                )
+            apply_version(
+                conn,
+                PREFECTURAL,
+                record,
+                previous,
+                tenant=record.lg_code[:2],
+                source=env.sender,
+                source_seq=env.seq,
+                at=now,
+            )
+        self.outbox.enqueue(
+            conn,
+            self.credentials,
+            receiver=NATIONAL_NODE,
+            message_type=MessageType.IDENTITY_UPDATE,
+            body=env.body,
+            now=now,
+        )

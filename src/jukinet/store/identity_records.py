@@ -1,0 +1,193 @@
+"""Identity records at the upper tiers (prefectural tenants, the national center).
+
+Both tiers keep the same shape: a current row per resident code and an append-only history of
+every version received, so one set of functions serves both, given the tables and the tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, func, insert, select, update
+
+from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex, supersedes
+from jukinet.domain.names import address_search_key, name_search_key
+from jukinet.store.tables import (
+    national_identity_history,
+    national_identity_records,
+    prefectural_identity_history,
+    prefectural_identity_records,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """The tables of one upper tier and, for the prefectural center, the tenant column."""
+
+    current: Table
+    history: Table
+    tenant_column: str | None = None
+
+    def tenant_filter(self, table: Table, tenant: str | None) -> list[Any]:
+        if self.tenant_column is None:
+            return []
+        return [table.c[self.tenant_column] == tenant]
+
+    def tenant_values(self, tenant: str | None) -> dict[str, Any]:
+        return {} if self.tenant_column is None else {self.tenant_column: tenant}
+
+
+PREFECTURAL = Tier(prefectural_identity_records, prefectural_identity_history, "pref_code")
+NATIONAL = Tier(national_identity_records, national_identity_history)
+
+
+def _columns(record: IdentityRecord, previous: str | None, source: str, seq: int) -> dict[str, Any]:
+    return {
+        "lg_code": record.lg_code,
+        "resident_code": record.resident_code,
+        "name": record.name,
+        "name_kana": record.name_kana,
+        "alias": record.alias,
+        "former_surname": record.former_surname,
+        "name_key": name_search_key(record.name),
+        "birth_date": record.birth_date,
+        "sex": record.sex.value,
+        "address": record.address,
+        "address_key": address_search_key(record.address),
+        "change_reason": record.change_reason.value,
+        "change_date": record.change_date,
+        "removed": record.removed,
+        "previous_resident_code": previous,
+        "source": source,
+        "source_seq": seq,
+    }
+
+
+def row_to_record(row: Row[Any]) -> IdentityRecord:
+    m = row._mapping
+    return IdentityRecord(
+        resident_code=m["resident_code"],
+        lg_code=m["lg_code"],
+        name=m["name"],
+        birth_date=m["birth_date"],
+        sex=Sex(m["sex"]),
+        address=m["address"],
+        change_reason=ChangeReason(m["change_reason"]),
+        change_date=m["change_date"],
+        name_kana=m["name_kana"],
+        alias=m["alias"],
+        former_surname=m["former_surname"],
+    )
+
+
+def get_current(
+    conn: Connection, tier: Tier, resident_code: str, tenant: str | None = None
+) -> IdentityRecord | None:
+    row = conn.execute(
+        select(tier.current).where(
+            tier.current.c.resident_code == resident_code,
+            *tier.tenant_filter(tier.current, tenant),
+        )
+    ).first()
+    return None if row is None else row_to_record(row)
+
+
+def apply_version(
+    conn: Connection,
+    tier: Tier,
+    record: IdentityRecord,
+    previous_code: str | None,
+    *,
+    tenant: str | None,
+    source: str,
+    source_seq: int,
+    at: datetime,
+) -> bool:
+    """Append the version to history and make it current unless a newer one is; returns
+    whether it became current."""
+    values = _columns(record, previous_code, source, source_seq)
+    conn.execute(
+        insert(tier.history).values(received_at=at, **tier.tenant_values(tenant), **values)
+    )
+    current = get_current(conn, tier, record.resident_code, tenant)
+    if current is not None and not supersedes(record, current):
+        return False
+    if current is None:
+        conn.execute(
+            insert(tier.current).values(updated_at=at, **tier.tenant_values(tenant), **values)
+        )
+    else:
+        conn.execute(
+            update(tier.current)
+            .where(
+                tier.current.c.resident_code == record.resident_code,
+                *tier.tenant_filter(tier.current, tenant),
+            )
+            .values(updated_at=at, superseded_by=None, **values)
+        )
+    if previous_code is not None:
+        conn.execute(
+            update(tier.current)
+            .where(
+                tier.current.c.resident_code == previous_code,
+                *tier.tenant_filter(tier.current, tenant),
+            )
+            .values(superseded_by=record.resident_code, updated_at=at)
+        )
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Count and digest over a municipality's current records: equal digests, equal data."""
+
+    count: int
+    digest: str
+    codes: dict[str, str]  # resident code -> digest of its record
+
+
+def record_fingerprint(record: IdentityRecord) -> str:
+    """A digest of every identity item of a version (what consistency checks compare)."""
+    parts = (
+        record.resident_code,
+        record.lg_code,
+        record.name,
+        record.name_kana or "",
+        record.alias or "",
+        record.former_surname or "",
+        record.birth_date.isoformat(),
+        record.sex.value,
+        record.address,
+        record.change_reason.value,
+        record.change_date.isoformat(),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def digest_of(records: list[IdentityRecord]) -> Digest:
+    codes = {r.resident_code: record_fingerprint(r) for r in records}
+    overall = hashlib.sha256()
+    for code in sorted(codes):
+        overall.update(f"{code}:{codes[code]}\n".encode())
+    return Digest(len(codes), overall.hexdigest(), codes)
+
+
+def municipality_records(
+    conn: Connection, tier: Tier, lg_code: str, tenant: str | None = None
+) -> list[IdentityRecord]:
+    """Current records the tier holds for a municipality (superseded codes left out)."""
+    rows = conn.execute(
+        select(tier.current).where(
+            tier.current.c.lg_code == lg_code,
+            tier.current.c.superseded_by.is_(None),
+            *tier.tenant_filter(tier.current, tenant),
+        )
+    )
+    return [row_to_record(r) for r in rows]
+
+
+def count_current(conn: Connection, tier: Tier) -> int:
+    return int(conn.execute(select(func.count()).select_from(tier.current)).scalar_one())

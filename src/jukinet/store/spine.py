@@ -1,0 +1,233 @@
+"""Data functions of the signed-message spine: outbox, inbox channels, rejections."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jukinet.store.tables import inbox_channels, message_rejections, outbox, outbox_channels
+
+
+def insert_ignoring_conflict(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on either database."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).values(values).on_conflict_do_nothing())
+
+
+def _locked(conn: Connection, query: Any) -> Any:
+    """Row lock on PostgreSQL; SQLite's write transactions are already exclusive."""
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+# --- outbox --------------------------------------------------------------------------------
+
+
+def take_next_seq(conn: Connection, sender: str, receiver: str) -> int:
+    """The channel's next sequence number (1, 2, ...), reserved in this transaction."""
+    insert_ignoring_conflict(
+        conn, outbox_channels, {"sender": sender, "receiver": receiver, "next_seq": 1}
+    )
+    seq = conn.execute(
+        _locked(
+            conn,
+            select(outbox_channels.c.next_seq).where(
+                outbox_channels.c.sender == sender, outbox_channels.c.receiver == receiver
+            ),
+        )
+    ).scalar_one()
+    conn.execute(
+        update(outbox_channels)
+        .where(outbox_channels.c.sender == sender, outbox_channels.c.receiver == receiver)
+        .values(next_seq=seq + 1)
+    )
+    return int(seq)
+
+
+def insert_outbox_message(
+    conn: Connection,
+    *,
+    message_id: str,
+    sender: str,
+    receiver: str,
+    seq: int,
+    message_type: str,
+    wire: bytes,
+    created_at: datetime,
+) -> None:
+    conn.execute(
+        insert(outbox).values(
+            message_id=message_id,
+            sender=sender,
+            receiver=receiver,
+            seq=seq,
+            type=message_type,
+            wire=wire,
+            created_at=created_at,
+            attempts=0,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    id: int
+    message_id: str
+    sender: str
+    receiver: str
+    seq: int
+    type: str
+    wire: bytes
+    attempts: int
+
+
+def due_channels(conn: Connection, senders: Sequence[str], now: datetime) -> list[tuple[str, str]]:
+    """(sender, receiver) channels whose oldest undelivered message is due for sending."""
+    head = (
+        select(outbox.c.sender, outbox.c.receiver, func.min(outbox.c.seq).label("seq"))
+        .where(outbox.c.delivered_at.is_(None), outbox.c.sender.in_(senders))
+        .group_by(outbox.c.sender, outbox.c.receiver)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(outbox.c.sender, outbox.c.receiver)
+        .join(
+            head,
+            and_(
+                outbox.c.sender == head.c.sender,
+                outbox.c.receiver == head.c.receiver,
+                outbox.c.seq == head.c.seq,
+            ),
+        )
+        .where((outbox.c.next_attempt_at.is_(None)) | (outbox.c.next_attempt_at <= now))
+    )
+    return [(r.sender, r.receiver) for r in rows]
+
+
+def pending_messages(
+    conn: Connection, sender: str, receiver: str, limit: int
+) -> list[PendingMessage]:
+    rows = conn.execute(
+        select(outbox)
+        .where(
+            outbox.c.sender == sender,
+            outbox.c.receiver == receiver,
+            outbox.c.delivered_at.is_(None),
+        )
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    return [
+        PendingMessage(r.id, r.message_id, r.sender, r.receiver, r.seq, r.type, r.wire, r.attempts)
+        for r in rows
+    ]
+
+
+def mark_delivered(conn: Connection, outcomes: dict[int, str], at: datetime) -> None:
+    """Record the receiver's acknowledgement per outbox row id (applied/duplicate/rejected)."""
+    for row_id, outcome in outcomes.items():
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id)
+            .values(
+                delivered_at=at,
+                outcome=outcome,
+                attempts=outbox.c.attempts + 1,
+                next_attempt_at=None,
+            )
+        )
+
+
+def mark_attempt_failed(conn: Connection, row_id: int, error: str, retry_at: datetime) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id)
+        .values(attempts=outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=retry_at)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    sender: str
+    pending: int
+    oldest_created_at: datetime | None
+    last_error: str | None
+
+
+def outbox_backlog(conn: Connection, senders: Sequence[str]) -> dict[str, Backlog]:
+    """Undelivered messages per sender: count, age of the oldest, the latest error."""
+    rows = conn.execute(
+        select(outbox.c.sender, func.count(), func.min(outbox.c.created_at))
+        .where(outbox.c.delivered_at.is_(None), outbox.c.sender.in_(senders))
+        .group_by(outbox.c.sender)
+    ).all()
+    errors = dict(
+        conn.execute(
+            select(outbox.c.sender, func.max(outbox.c.last_error))
+            .where(outbox.c.delivered_at.is_(None), outbox.c.last_error.is_not(None))
+            .where(outbox.c.sender.in_(senders))
+            .group_by(outbox.c.sender)
+        ).all()
+    )
+    result = {s: Backlog(s, 0, None, None) for s in senders}
+    for sender, count, oldest in rows:
+        result[sender] = Backlog(sender, int(count), oldest, errors.get(sender))
+    return result
+
+
+# --- inbox ---------------------------------------------------------------------------------
+
+
+def lock_inbox_channel(conn: Connection, receiver: str, sender: str) -> int:
+    """The last applied sequence number of the channel, locked for this transaction."""
+    last = conn.execute(
+        _locked(
+            conn,
+            select(inbox_channels.c.last_seq).where(
+                inbox_channels.c.receiver == receiver, inbox_channels.c.sender == sender
+            ),
+        )
+    ).scalar_one_or_none()
+    return 0 if last is None else int(last)
+
+
+def advance_inbox_channel(
+    conn: Connection, receiver: str, sender: str, *, seq: int, message_id: str, at: datetime
+) -> None:
+    values = {"last_seq": seq, "last_message_id": message_id, "updated_at": at}
+    if seq == 1:
+        conn.execute(insert(inbox_channels).values(receiver=receiver, sender=sender, **values))
+        return
+    conn.execute(
+        update(inbox_channels)
+        .where(inbox_channels.c.receiver == receiver, inbox_channels.c.sender == sender)
+        .values(values)
+    )
+
+
+def record_rejection(
+    conn: Connection,
+    *,
+    received_at: datetime,
+    reason: str,
+    quarantined: bool,
+    header: dict[str, Any],
+    wire: bytes | None,
+) -> None:
+    conn.execute(
+        insert(message_rejections).values(
+            received_at=received_at,
+            receiver=header.get("receiver"),
+            sender=header.get("sender"),
+            message_id=header.get("id"),
+            type=header.get("type"),
+            seq=header.get("seq"),
+            reason=reason[:2000],
+            quarantined=quarantined,
+            wire=wire,
+        )
+    )

@@ -1,0 +1,120 @@
+"""A whole network in one process: changes reach the prefecture and the national center."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from jukinet.clock import FixedClock
+from jukinet.domain.identity import ChangeReason, Sex
+from jukinet.domain.register import EntryStatus, ItemChange, NewEntry, Removal
+from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
+from jukinet.store.db import read_transaction
+from jukinet.store.identity_records import NATIONAL, PREFECTURAL, get_current
+from jukinet.store.tables import national_code_designations
+
+CHIYODA, SHIBUYA, KAMAKURA = "131016", "131130", "142042"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2014, 3, 3, 1, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def network(tmp_path: Path, clock: FixedClock) -> Iterator[EmbeddedNetwork]:
+    net = build_embedded(tmp_path, clock, [CHIYODA, SHIBUYA, KAMAKURA])
+    for m in net.municipal:
+        m.request_initial_pools()
+    net.drain()
+    yield net
+    net.dispose()
+
+
+def birth(name: str = "山田　花子", day: date = date(2014, 3, 1)) -> NewEntry:
+    return NewEntry(ChangeReason.BIRTH, day, name, day, Sex.FEMALE, "東京都千代田区千代田1番1号")
+
+
+def test_pools_are_allocated_without_overlap(network: EmbeddedNetwork) -> None:
+    with read_transaction(network.national.engine) as conn:
+        rows = conn.execute(
+            select(national_code_designations.c.lg_code, func.count()).group_by(
+                national_code_designations.c.lg_code
+            )
+        ).all()
+    assert dict(rows) == {CHIYODA: 1000, SHIBUYA: 1000, KAMAKURA: 1000}
+
+
+def test_a_birth_reaches_prefecture_and_national(network: EmbeddedNetwork) -> None:
+    entry = network.municipality(CHIYODA).register(CHIYODA).record(birth())
+    network.drain()
+    with read_transaction(network.prefecture.engine) as conn:
+        at_pref = get_current(conn, PREFECTURAL, entry.resident_code, "13")
+        assert get_current(conn, PREFECTURAL, entry.resident_code, "14") is None
+    with read_transaction(network.national.engine) as conn:
+        at_national = get_current(conn, NATIONAL, entry.resident_code)
+    assert at_pref == at_national == entry.identity_record()
+
+
+def test_every_change_reason_flows_in_order(network: EmbeddedNetwork, clock: FixedClock) -> None:
+    register = network.municipality(CHIYODA).register(CHIYODA)
+    code = register.record(birth()).resident_code
+    register.record(
+        ItemChange(ChangeReason.MOVE_WITHIN, date(2014, 3, 2), address="東京都千代田区神田1番"),
+        code,
+    )
+    new = register.record(ItemChange(ChangeReason.RESIDENT_CODE_CHANGE, date(2014, 3, 2)), code)
+    register.record(Removal(ChangeReason.DEATH, date(2014, 3, 3)), new.resident_code)
+    network.drain()
+    with read_transaction(network.national.engine) as conn:
+        current = get_current(conn, NATIONAL, new.resident_code)
+        old = get_current(conn, NATIONAL, code)
+    assert current is not None and current.change_reason is ChangeReason.DEATH
+    assert current.removed
+    assert old is not None and old.resident_code == code  # kept, marked superseded
+
+
+def test_move_between_municipalities_completes_removal(network: EmbeddedNetwork) -> None:
+    chiyoda = network.municipality(CHIYODA).register(CHIYODA)
+    kamakura = network.municipality(KAMAKURA).register(KAMAKURA)
+    person = chiyoda.record(birth(name="佐藤　一郎", day=date(2014, 1, 10)))
+    moved_in = kamakura.record(
+        NewEntry(
+            ChangeReason.MOVE_IN,
+            date(2014, 3, 2),
+            person.name,
+            person.birth_date,
+            person.sex,
+            "神奈川県鎌倉市御成町1番",
+            resident_code=person.resident_code,
+            previous_address=person.address,
+            previous_lg_code=CHIYODA,
+        )
+    )
+    network.drain()
+    [old_entry] = chiyoda.show(person.resident_code)
+    assert old_entry.current.status is EntryStatus.REMOVED
+    assert old_entry.current.change_reason is ChangeReason.MOVE_OUT
+    assert old_entry.current.destination_lg_code == KAMAKURA
+    with read_transaction(network.national.engine) as conn:
+        national = get_current(conn, NATIONAL, person.resident_code)
+    assert national is not None and national.lg_code == KAMAKURA and not national.removed
+    assert national == moved_in.identity_record()
+
+
+def test_node_down_delays_but_loses_nothing(network: EmbeddedNetwork, clock: FixedClock) -> None:
+    register = network.municipality(CHIYODA).register(CHIYODA)
+    network.transport.down.add("prefecture")
+    codes = [register.record(birth(name=f"人{i}")).resident_code for i in range(5)]
+    network.drain()
+    with read_transaction(network.national.engine) as conn:
+        assert all(get_current(conn, NATIONAL, c) is None for c in codes)
+    network.transport.down.clear()
+    clock.advance(timedelta(minutes=5))  # past the retry backoff
+    network.drain()
+    with read_transaction(network.national.engine) as conn:
+        assert all(get_current(conn, NATIONAL, c) is not None for c in codes)
