@@ -33,7 +33,8 @@ def pki(tmp_path: Path) -> NetworkPKI:
 
 @pytest.fixture
 def prefecture(pki: NetworkPKI, engine: Engine) -> Node:
-    return build_prefectural(engine, pki, FixedClock(NOW), transport=_NoTransport())
+    creds = pki.issue_node(PREFECTURE_NODE, Role.PREFECTURE.value, now=NOW)
+    return build_prefectural(engine, creds, pki.trust_store(), FixedClock(NOW), _NoTransport())
 
 
 class _NoTransport:

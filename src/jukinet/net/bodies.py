@@ -111,3 +111,16 @@ def parse_identity_record(body: dict[str, Any]) -> tuple[IdentityRecord, str | N
                 "previous_resident_code", "only_for_code_change", "set only on a code change"
             )
     return record, previous
+
+
+def origin_of(body: dict[str, Any]) -> tuple[str, int]:
+    """The municipal node and sequence number a forwarded update started from."""
+    origin = body.get("origin")
+    if not isinstance(origin, dict):
+        raise RuleViolation("origin", "required", "a forwarded update names its origin")
+    node, seq = origin.get("node"), origin.get("seq")
+    if not isinstance(node, str) or not node.startswith("municipality/"):
+        raise RuleViolation("origin.node", "type", "must name a municipal node")
+    if not isinstance(seq, int) or seq < 1:
+        raise RuleViolation("origin.seq", "type", "must be a positive sequence number")
+    return node, seq

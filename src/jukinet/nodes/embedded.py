@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet.clock import Clock
+from jukinet.net.messages import NATIONAL_NODE, PREFECTURE_NODE, Role, municipal_node
 from jukinet.net.pki import NetworkPKI
 from jukinet.net.transport import InProcessTransport, Transport
-from jukinet.nodes.node import Node
+from jukinet.nodes.node import Node, node_credentials
 from jukinet.nodes.roles import MunicipalNode, build_municipal, build_national, build_prefectural
 from jukinet.store.db import make_engine, sqlite_url
 
@@ -88,18 +89,28 @@ def build_embedded(
     carrier = wrap(in_process) if wrap else in_process
     pki = open_pki(home, clock)
     home.mkdir(parents=True, exist_ok=True)
+    trust = pki.trust_store()
+    now = clock.now()
     national = build_national(
-        make_engine(sqlite_url(home.resolve() / "national.db")), pki, clock, carrier
+        make_engine(sqlite_url(home.resolve() / "national.db")),
+        node_credentials(pki, NATIONAL_NODE, Role.NATIONAL, now),
+        trust,
+        clock,
+        carrier,
     )
     prefecture = build_prefectural(
-        make_engine(sqlite_url(home.resolve() / "prefecture.db")), pki, clock, carrier
+        make_engine(sqlite_url(home.resolve() / "prefecture.db")),
+        node_credentials(pki, PREFECTURE_NODE, Role.PREFECTURE, now),
+        trust,
+        clock,
+        carrier,
     )
     municipal = [
         build_municipal(
             lg_code,
             make_engine(sqlite_url(municipal_database(home, lg_code))),
-            [lg_code],
-            pki=pki,
+            [node_credentials(pki, municipal_node(lg_code), Role.MUNICIPALITY, now)],
+            trust=trust,
             clock=clock,
             transport=carrier,
         )

@@ -14,7 +14,7 @@ from jukinet.net.delivery import DeliveryWorker
 from jukinet.net.envelope import Envelope, new_message_id, seal
 from jukinet.net.messages import NATIONAL_NODE, MessageType, Role
 from jukinet.net.outbox import Outbox
-from jukinet.net.pki import NetworkPKI, NodeCredentials, PKIError
+from jukinet.net.pki import NetworkPKI, NodeCredentials, PKIError, TrustStore
 from jukinet.net.receiver import Handler, Receiver
 from jukinet.net.transport import Transport, TransportError
 from jukinet.ops.logging import get_logger
@@ -43,7 +43,7 @@ class Node:
     credentials: dict[str, NodeCredentials]
     transport: Transport
     handlers: dict[str, Handler]
-    trust_pki: NetworkPKI
+    trust: TrustStore
     outbox: Outbox = field(default_factory=Outbox)
     receiver: Receiver = field(init=False)
     worker: DeliveryWorker = field(init=False)
@@ -54,7 +54,7 @@ class Node:
         upgrade(self.engine)
         self.receiver = Receiver(
             self.engine,
-            self.trust_pki.trust_store(),
+            self.trust,
             self.clock,
             hosted=list(self.credentials),
             handlers=self.handlers,

@@ -15,14 +15,13 @@ from jukinet.net.messages import (
     NATIONAL_NODE,
     PREFECTURE_NODE,
     MessageType,
-    Role,
     lg_code_of,
     municipal_node,
 )
-from jukinet.net.pki import NetworkPKI
+from jukinet.net.pki import NodeCredentials, TrustStore
 from jukinet.net.receiver import Handler
 from jukinet.net.transport import Transport
-from jukinet.nodes.node import Node, node_credentials
+from jukinet.nodes.node import Node
 from jukinet.services.municipal.network import MunicipalLink
 from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.services.national import identity as national_identity
@@ -32,9 +31,10 @@ from jukinet.services.prefectural.identity import PrefecturalIdentityService
 from jukinet.store.db import write_transaction
 
 
-def build_national(engine: Engine, pki: NetworkPKI, clock: Clock, transport: Transport) -> Node:
-    creds = node_credentials(pki, NATIONAL_NODE, Role.NATIONAL, clock.now())
-    node = Node("national", engine, clock, {NATIONAL_NODE: creds}, transport, {}, pki)
+def build_national(
+    engine: Engine, creds: NodeCredentials, trust: TrustStore, clock: Clock, transport: Transport
+) -> Node:
+    node = Node("national", engine, clock, {NATIONAL_NODE: creds}, transport, {}, trust)
     pools = PoolService(creds, node.outbox)
     node.handlers.update(
         {
@@ -46,9 +46,10 @@ def build_national(engine: Engine, pki: NetworkPKI, clock: Clock, transport: Tra
     return node
 
 
-def build_prefectural(engine: Engine, pki: NetworkPKI, clock: Clock, transport: Transport) -> Node:
-    creds = node_credentials(pki, PREFECTURE_NODE, Role.PREFECTURE, clock.now())
-    node = Node("prefecture", engine, clock, {PREFECTURE_NODE: creds}, transport, {}, pki)
+def build_prefectural(
+    engine: Engine, creds: NodeCredentials, trust: TrustStore, clock: Clock, transport: Transport
+) -> Node:
+    node = Node("prefecture", engine, clock, {PREFECTURE_NODE: creds}, transport, {}, trust)
     service = PrefecturalIdentityService(creds, node.outbox)
     node.handlers[MessageType.IDENTITY_UPDATE] = service.on_identity_update
     return node
@@ -76,18 +77,16 @@ class MunicipalNode:
 def build_municipal(
     name: str,
     engine: Engine,
-    lg_codes: Iterable[str],
+    credentials: Iterable[NodeCredentials],
     *,
-    pki: NetworkPKI,
+    trust: TrustStore,
     clock: Clock,
     transport: Transport,
 ) -> MunicipalNode:
-    codes = [reference.municipality(c).lg_code for c in lg_codes]
-    creds = {
-        municipal_node(c): node_credentials(pki, municipal_node(c), Role.MUNICIPALITY, clock.now())
-        for c in codes
-    }
-    node = Node(name, engine, clock, creds, transport, {}, pki)
+    """A host for the municipalities whose credentials are given (one or several)."""
+    creds = {c.node_id: c for c in credentials}
+    codes = [reference.municipality(lg_code_of(node_id)).lg_code for node_id in creds]
+    node = Node(name, engine, clock, creds, transport, {}, trust)
     links = {c: MunicipalLink(creds[municipal_node(c)], node.outbox, clock) for c in codes}
     registers = {c: MunicipalRegister(engine, c, clock, notifier=links[c]) for c in codes}
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, func, select, update
 
 from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex, supersedes
 from jukinet.domain.names import address_search_key, name_search_key
@@ -23,7 +24,7 @@ from jukinet.store.tables import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tier:
     """The tables of one upper tier and, for the prefectural center, the tenant column."""
 
@@ -38,6 +39,22 @@ class Tier:
 
     def tenant_values(self, tenant: str | None) -> dict[str, Any]:
         return {} if self.tenant_column is None else {self.tenant_column: tenant}
+
+    def _by_key(self) -> list[Any]:
+        key = [self.current.c.resident_code == bindparam("key_resident_code")]
+        if self.tenant_column is not None:
+            key.append(self.current.c[self.tenant_column] == bindparam("key_tenant"))
+        return key
+
+    @cached_property
+    def select_current(self) -> Select[Any]:
+        """The current row keyed by the parameters' code (and tenant)."""
+        return select(self.current).where(*self._by_key())
+
+    @cached_property
+    def replace_current(self) -> Update:
+        """UPDATE of the current row keyed by the parameters' code (and tenant)."""
+        return self.current.update().where(*self._by_key())
 
 
 PREFECTURAL = Tier(prefectural_identity_records, prefectural_identity_history, "pref_code")
@@ -87,10 +104,7 @@ def get_current(
     conn: Connection, tier: Tier, resident_code: str, tenant: str | None = None
 ) -> IdentityRecord | None:
     row = conn.execute(
-        select(tier.current).where(
-            tier.current.c.resident_code == resident_code,
-            *tier.tenant_filter(tier.current, tenant),
-        )
+        tier.select_current, {"key_resident_code": resident_code, "key_tenant": tenant}
     ).first()
     return None if row is None else row_to_record(row)
 
@@ -108,25 +122,17 @@ def apply_version(
 ) -> bool:
     """Append the version to history and make it current unless a newer one is; returns
     whether it became current."""
-    values = _columns(record, previous_code, source, source_seq)
-    conn.execute(
-        insert(tier.history).values(received_at=at, **tier.tenant_values(tenant), **values)
-    )
+    values = {**_columns(record, previous_code, source, source_seq), **tier.tenant_values(tenant)}
+    conn.execute(tier.history.insert(), {**values, "received_at": at})
     current = get_current(conn, tier, record.resident_code, tenant)
     if current is not None and not supersedes(record, current):
         return False
     if current is None:
-        conn.execute(
-            insert(tier.current).values(updated_at=at, **tier.tenant_values(tenant), **values)
-        )
+        conn.execute(tier.current.insert(), {**values, "updated_at": at})
     else:
+        keys = {"key_resident_code": record.resident_code, "key_tenant": tenant}
         conn.execute(
-            update(tier.current)
-            .where(
-                tier.current.c.resident_code == record.resident_code,
-                *tier.tenant_filter(tier.current, tenant),
-            )
-            .values(updated_at=at, superseded_by=None, **values)
+            tier.replace_current, {**values, **keys, "updated_at": at, "superseded_by": None}
         )
     if previous_code is not None:
         conn.execute(

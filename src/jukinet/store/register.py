@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 
 from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.names import address_search_key, name_search_key
@@ -117,14 +117,15 @@ def row_to_entry(row: Row[Any]) -> RegisterEntry:
     )
 
 
+_ACTIVE_ENTRY = select(residents).where(
+    residents.c.lg_code == bindparam("lg_code"),
+    residents.c.resident_code == bindparam("resident_code"),
+    residents.c.status == EntryStatus.ACTIVE.value,
+)
+
+
 def get_active_entry(conn: Connection, lg_code: str, resident_code: str) -> StoredEntry | None:
-    row = conn.execute(
-        select(residents).where(
-            residents.c.lg_code == lg_code,
-            residents.c.resident_code == resident_code,
-            residents.c.status == EntryStatus.ACTIVE.value,
-        )
-    ).first()
+    row = conn.execute(_ACTIVE_ENTRY, {"lg_code": lg_code, "resident_code": resident_code}).first()
     return None if row is None else StoredEntry(row.id, row_to_entry(row))
 
 
@@ -148,11 +149,18 @@ def get_entries_by_code(conn: Connection, lg_code: str, resident_code: str) -> l
 def insert_entry(conn: Connection, entry: RegisterEntry, recorded_at: datetime) -> int:
     """Write a new entry and its first history row; returns the entry's id."""
     row = entry_to_row(entry)
-    entry_id = conn.execute(insert(residents).values(row).returning(residents.c.id)).scalar_one()
+    entry_id = conn.execute(_INSERT_ENTRY, row).scalar_one()
     conn.execute(
-        insert(resident_history).values(resident_id=entry_id, recorded_at=recorded_at, **row)
+        resident_history.insert(), {**row, "resident_id": entry_id, "recorded_at": recorded_at}
     )
     return int(entry_id)
+
+
+# Constant statements with parameters bound per call: compiled once, cached by SQLAlchemy.
+_INSERT_ENTRY = residents.insert().returning(residents.c.id)
+_UPDATE_ENTRY = residents.update().where(
+    residents.c.id == bindparam("entry_id"), residents.c.version == bindparam("prior_version")
+)
 
 
 def update_entry(
@@ -161,14 +169,12 @@ def update_entry(
     """Replace the current state and append its history row (optimistic on the version)."""
     row = entry_to_row(entry)
     result = conn.execute(
-        update(residents)
-        .where(residents.c.id == entry_id, residents.c.version == entry.version - 1)
-        .values(row)
+        _UPDATE_ENTRY, {**row, "entry_id": entry_id, "prior_version": entry.version - 1}
     )
     if result.rowcount != 1:
         raise ConcurrentChangeError(entry.resident_code)
     conn.execute(
-        insert(resident_history).values(resident_id=entry_id, recorded_at=recorded_at, **row)
+        resident_history.insert(), {**row, "resident_id": entry_id, "recorded_at": recorded_at}
     )
 
 
@@ -268,15 +274,30 @@ def add_pool_codes(conn: Connection, lg_code: str, codes: Sequence[str], at: dat
         )
 
 
-def available_pool_size(conn: Connection, lg_code: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                resident_code_pool.c.lg_code == lg_code,
-                resident_code_pool.c.state == PoolState.AVAILABLE,
-            )
-        ).scalar_one()
+_AVAILABLE = (
+    resident_code_pool.c.lg_code == bindparam("lg_code"),
+    resident_code_pool.c.state == PoolState.AVAILABLE,
+)
+_POOL_SIZE = select(func.count()).where(*_AVAILABLE)
+_POOL_CODE_AT = (
+    select(resident_code_pool.c.resident_code)
+    .where(*_AVAILABLE)
+    .order_by(resident_code_pool.c.resident_code)
+    .offset(bindparam("offset"))
+    .limit(1)
+)
+_ISSUE_CODE = (
+    update(resident_code_pool)
+    .where(
+        resident_code_pool.c.resident_code == bindparam("code"),
+        resident_code_pool.c.state == PoolState.AVAILABLE,
     )
+    .values(state=PoolState.ISSUED, state_changed_at=bindparam("at"))
+)
+
+
+def available_pool_size(conn: Connection, lg_code: str) -> int:
+    return int(conn.execute(_POOL_SIZE, {"lg_code": lg_code}).scalar_one())
 
 
 def take_pool_code(conn: Connection, lg_code: str, offset: int, at: datetime) -> str | None:
@@ -284,30 +305,10 @@ def take_pool_code(conn: Connection, lg_code: str, offset: int, at: datetime) ->
 
     The caller picks ``offset`` at random, so the drawn code is random within the pool.
     """
-    code = conn.execute(
-        select(resident_code_pool.c.resident_code)
-        .where(
-            resident_code_pool.c.lg_code == lg_code,
-            resident_code_pool.c.state == PoolState.AVAILABLE,
-        )
-        .order_by(resident_code_pool.c.resident_code)
-        .offset(offset)
-        .limit(1)
-    ).scalar_one_or_none()
-    if code is not None:
-        set_pool_state(conn, code, PoolState.ISSUED, at, expected=PoolState.AVAILABLE)
-    return code
-
-
-def set_pool_state(
-    conn: Connection, code: str, state: str, at: datetime, *, expected: str | None = None
-) -> None:
-    query = update(resident_code_pool).where(resident_code_pool.c.resident_code == code)
-    if expected is not None:
-        query = query.where(resident_code_pool.c.state == expected)
-    result = conn.execute(query.values(state=state, state_changed_at=at))
-    if result.rowcount != 1:
+    code = conn.execute(_POOL_CODE_AT, {"lg_code": lg_code, "offset": offset}).scalar_one_or_none()
+    if code is not None and conn.execute(_ISSUE_CODE, {"code": code, "at": at}).rowcount != 1:
         raise ConcurrentChangeError(code)
+    return code
 
 
 def retire_code(conn: Connection, lg_code: str, code: str, at: datetime) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jukinet.store.tables import inbox_channels, message_rejections, outbox, outbox_channels
@@ -27,24 +27,24 @@ def _locked(conn: Connection, query: Any) -> Any:
 # --- outbox --------------------------------------------------------------------------------
 
 
+_CHANNEL = (
+    outbox_channels.c.sender == bindparam("b_sender"),
+    outbox_channels.c.receiver == bindparam("b_receiver"),
+)
+_NEXT_SEQ = select(outbox_channels.c.next_seq).where(*_CHANNEL)
+_BUMP_SEQ = update(outbox_channels).where(*_CHANNEL).values(next_seq=outbox_channels.c.next_seq + 1)
+
+
 def take_next_seq(conn: Connection, sender: str, receiver: str) -> int:
     """The channel's next sequence number (1, 2, ...), reserved in this transaction."""
-    insert_ignoring_conflict(
-        conn, outbox_channels, {"sender": sender, "receiver": receiver, "next_seq": 1}
-    )
-    seq = conn.execute(
-        _locked(
-            conn,
-            select(outbox_channels.c.next_seq).where(
-                outbox_channels.c.sender == sender, outbox_channels.c.receiver == receiver
-            ),
+    key = {"b_sender": sender, "b_receiver": receiver}
+    seq = conn.execute(_locked(conn, _NEXT_SEQ), key).scalar_one_or_none()
+    if seq is None:
+        insert_ignoring_conflict(
+            conn, outbox_channels, {"sender": sender, "receiver": receiver, "next_seq": 1}
         )
-    ).scalar_one()
-    conn.execute(
-        update(outbox_channels)
-        .where(outbox_channels.c.sender == sender, outbox_channels.c.receiver == receiver)
-        .values(next_seq=seq + 1)
-    )
+        seq = conn.execute(_locked(conn, _NEXT_SEQ), key).scalar_one()
+    conn.execute(_BUMP_SEQ, key)
     return int(seq)
 
 
@@ -60,16 +60,17 @@ def insert_outbox_message(
     created_at: datetime,
 ) -> None:
     conn.execute(
-        insert(outbox).values(
-            message_id=message_id,
-            sender=sender,
-            receiver=receiver,
-            seq=seq,
-            type=message_type,
-            wire=wire,
-            created_at=created_at,
-            attempts=0,
-        )
+        outbox.insert(),
+        {
+            "message_id": message_id,
+            "sender": sender,
+            "receiver": receiver,
+            "seq": seq,
+            "type": message_type,
+            "wire": wire,
+            "created_at": created_at,
+            "attempts": 0,
+        },
     )
 
 
@@ -129,17 +130,17 @@ def pending_messages(
 
 def mark_delivered(conn: Connection, outcomes: dict[int, str], at: datetime) -> None:
     """Record the receiver's acknowledgement per outbox row id (applied/duplicate/rejected)."""
-    for row_id, outcome in outcomes.items():
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id)
-            .values(
-                delivered_at=at,
-                outcome=outcome,
-                attempts=outbox.c.attempts + 1,
-                next_attempt_at=None,
-            )
-        )
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == bindparam("row_id"))
+        .values(
+            delivered_at=bindparam("at"),
+            outcome=bindparam("acked"),
+            attempts=outbox.c.attempts + 1,
+            next_attempt_at=None,
+        ),
+        [{"row_id": i, "acked": o, "at": at} for i, o in outcomes.items()],
+    )
 
 
 def mark_attempt_failed(conn: Connection, row_id: int, error: str, retry_at: datetime) -> None:
@@ -182,16 +183,18 @@ def outbox_backlog(conn: Connection, senders: Sequence[str]) -> dict[str, Backlo
 # --- inbox ---------------------------------------------------------------------------------
 
 
+_INBOX = (
+    inbox_channels.c.receiver == bindparam("b_receiver"),
+    inbox_channels.c.sender == bindparam("b_sender"),
+)
+_LAST_SEQ = select(inbox_channels.c.last_seq).where(*_INBOX)
+_ADVANCE = update(inbox_channels).where(*_INBOX)
+
+
 def lock_inbox_channel(conn: Connection, receiver: str, sender: str) -> int:
     """The last applied sequence number of the channel, locked for this transaction."""
-    last = conn.execute(
-        _locked(
-            conn,
-            select(inbox_channels.c.last_seq).where(
-                inbox_channels.c.receiver == receiver, inbox_channels.c.sender == sender
-            ),
-        )
-    ).scalar_one_or_none()
+    key = {"b_receiver": receiver, "b_sender": sender}
+    last = conn.execute(_locked(conn, _LAST_SEQ), key).scalar_one_or_none()
     return 0 if last is None else int(last)
 
 
@@ -200,13 +203,9 @@ def advance_inbox_channel(
 ) -> None:
     values = {"last_seq": seq, "last_message_id": message_id, "updated_at": at}
     if seq == 1:
-        conn.execute(insert(inbox_channels).values(receiver=receiver, sender=sender, **values))
+        conn.execute(inbox_channels.insert(), {"receiver": receiver, "sender": sender, **values})
         return
-    conn.execute(
-        update(inbox_channels)
-        .where(inbox_channels.c.receiver == receiver, inbox_channels.c.sender == sender)
-        .values(values)
-    )
+    conn.execute(_ADVANCE, {"b_receiver": receiver, "b_sender": sender, **values})
 
 
 def record_rejection(

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from jukinet.domain.errors import RuleViolation
 from jukinet.interfaces.cli import codes, pool, population, resident, up
+from jukinet.interfaces.cli import serve as serve_cli
 from jukinet.interfaces.cli.common import console_err
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app.add_typer(resident.app, name="resident")
 app.add_typer(pool.app, name="pool")
 app.add_typer(population.app, name="population")
 app.command("up")(up.up)
+app.command("init")(serve_cli.init)
+app.command("serve")(serve_cli.serve)
 
 
 def main(argv: list[str] | None = None) -> None:

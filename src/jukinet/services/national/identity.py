@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from jukinet.net.bodies import parse_identity_update
+from jukinet.net.bodies import origin_of, parse_identity_update
 from jukinet.net.envelope import OpenedMessage
 from jukinet.store.identity_records import NATIONAL, apply_version
 from jukinet.store.pools import register_codes
@@ -16,6 +16,7 @@ def on_identity_update(conn: Connection, opened: OpenedMessage, now: datetime) -
     """Record the version; every code seen is registered so no pool ever contains it."""
     env = opened.envelope
     updates = parse_identity_update(env.body)
+    source, source_seq = origin_of(env.body)
     register_codes(conn, {record.resident_code: record.lg_code for record, _ in updates}, now)
     for record, previous in updates:
         apply_version(
@@ -24,7 +25,7 @@ def on_identity_update(conn: Connection, opened: OpenedMessage, now: datetime) -
             record,
             previous,
             tenant=None,
-            source=env.sender,
-            source_seq=env.seq,
+            source=source,
+            source_seq=source_seq,
             at=now,
         )

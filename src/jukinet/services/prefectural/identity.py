@@ -22,7 +22,9 @@ class PrefecturalIdentityService:
 
     def on_identity_update(self, conn: Connection, opened: OpenedMessage, now: datetime) -> None:
         """A municipality may report only its own residents; the record lands in the tenant of
-        the municipality's prefecture and is forwarded to the national center unchanged."""
+        the municipality's prefecture and is forwarded to the national center with its origin
+        (the municipal node and its sequence number), so national history traces every version.
+        """
         env = opened.envelope
         updates = parse_identity_update(env.body)
         sender_lg_code = lg_code_of(env.sender)
@@ -48,6 +50,6 @@ class PrefecturalIdentityService:
             self.credentials,
             receiver=NATIONAL_NODE,
             message_type=MessageType.IDENTITY_UPDATE,
-            body=env.body,
+            body={**env.body, "origin": {"node": env.sender, "seq": env.seq}},
             now=now,
         )
