@@ -74,7 +74,9 @@ def latencies(network: EmbeddedNetwork) -> list[float]:
                 committed[code] = at
     with read_transaction(network.national.engine) as conn:
         rows = conn.execute(
-            select(national_identity_history.c.resident_code, national_identity_history.c.received_at)
+            select(
+                national_identity_history.c.resident_code, national_identity_history.c.received_at
+            )
         ).all()
     return [(at - committed[code]).total_seconds() for code, at in rows if code in committed]
 

@@ -41,7 +41,7 @@ def birth(**kw: object) -> NewEntry:
 
 @pytest.fixture
 def register(engine: Engine) -> MunicipalRegister:
-    reg = MunicipalRegister(engine, LG, CLOCK, rng=random.Random(7))
+    reg = MunicipalRegister(engine, LG, CLOCK)
     reg.designate_codes(draw_resident_codes(random.Random(1), 5))
     return reg
 
@@ -199,3 +199,14 @@ def test_unknown_municipality_is_refused(engine: Engine) -> None:
     with pytest.raises(RuleViolation) as err:
         MunicipalRegister(engine, "019992", CLOCK)
     assert err.value.rule == "unknown_municipality"
+
+
+def test_codes_are_drawn_in_random_order_not_code_order(engine: Engine) -> None:
+    """Siblings registered one after the other must not get codes that sort together."""
+    reg = MunicipalRegister(engine, LG, CLOCK)
+    pool = draw_resident_codes(random.Random(11), 60)
+    reg.designate_codes(pool)
+    drawn = [reg.record(birth(name=f"子{i}")).resident_code for i in range(10)]
+    assert len(set(drawn)) == 10 and set(drawn) <= set(pool)
+    assert drawn != sorted(pool)[:10]
+    assert sorted(drawn) != sorted(pool)[:10]

@@ -6,6 +6,7 @@ Every function takes an open connection inside the caller's transaction and filt
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -229,27 +230,28 @@ def household_members(conn: Connection, lg_code: str, household_id: str) -> list
     return [StoredEntry(r.id, row_to_entry(r)) for r in rows]
 
 
+_NEXT_HOUSEHOLD = (
+    update(households)
+    .where(households.c.lg_code == bindparam("b_lg_code"))
+    .values(next_household_number=households.c.next_household_number + 1)
+    .returning(households.c.next_household_number)
+)
+
+
 def next_household_id(conn: Connection, lg_code: str) -> str:
     """Allocate the municipality's next household number (世帯番号)."""
-    current = conn.execute(
-        select(households.c.next_household_number).where(households.c.lg_code == lg_code)
-    ).scalar_one_or_none()
-    if current is None:
-        current = (
-            conn.execute(
-                select(func.count(func.distinct(residents.c.household_id))).where(
-                    residents.c.lg_code == lg_code
-                )
-            ).scalar_one()
-            + 1
-        )
-        conn.execute(insert(households).values(lg_code=lg_code, next_household_number=current + 1))
-    else:
+    after = conn.execute(_NEXT_HOUSEHOLD, {"b_lg_code": lg_code}).scalar_one_or_none()
+    if after is not None:
+        return format_household_id(int(after) - 1)
+    current = (
         conn.execute(
-            update(households)
-            .where(households.c.lg_code == lg_code)
-            .values(next_household_number=current + 1)
-        )
+            select(func.count(func.distinct(residents.c.household_id))).where(
+                residents.c.lg_code == lg_code
+            )
+        ).scalar_one()
+        + 1
+    )
+    conn.execute(insert(households).values(lg_code=lg_code, next_household_number=current + 1))
     return format_household_id(int(current))
 
 
@@ -258,16 +260,18 @@ def format_household_id(number: int) -> str:
 
 
 def add_pool_codes(conn: Connection, lg_code: str, codes: Sequence[str], at: datetime) -> None:
-    """Record codes designated to the municipality as available."""
+    """Record codes designated to the municipality as available, in a random draw order."""
     if codes:
+        draw = random.SystemRandom()
         conn.execute(
-            insert(resident_code_pool),
+            resident_code_pool.insert(),
             [
                 {
                     "resident_code": c,
                     "lg_code": lg_code,
                     "state": PoolState.AVAILABLE,
                     "state_changed_at": at,
+                    "draw_order": draw.getrandbits(62),
                 }
                 for c in codes
             ],
@@ -275,40 +279,46 @@ def add_pool_codes(conn: Connection, lg_code: str, codes: Sequence[str], at: dat
 
 
 _AVAILABLE = (
-    resident_code_pool.c.lg_code == bindparam("lg_code"),
+    resident_code_pool.c.lg_code == bindparam("b_lg_code"),
     resident_code_pool.c.state == PoolState.AVAILABLE,
 )
 _POOL_SIZE = select(func.count()).where(*_AVAILABLE)
-_POOL_CODE_AT = (
+_NEXT_IN_POOL = (
     select(resident_code_pool.c.resident_code)
     .where(*_AVAILABLE)
-    .order_by(resident_code_pool.c.resident_code)
-    .offset(bindparam("offset"))
+    .order_by(resident_code_pool.c.draw_order)
     .limit(1)
+    .scalar_subquery()
 )
-_ISSUE_CODE = (
+_DRAW_CODE = (
     update(resident_code_pool)
-    .where(
-        resident_code_pool.c.resident_code == bindparam("code"),
-        resident_code_pool.c.state == PoolState.AVAILABLE,
-    )
-    .values(state=PoolState.ISSUED, state_changed_at=bindparam("at"))
+    .where(resident_code_pool.c.resident_code == _NEXT_IN_POOL)
+    .values(state=PoolState.ISSUED, state_changed_at=bindparam("b_at"))
+    .returning(resident_code_pool.c.resident_code)
+)
+_AT_LEAST = (
+    select(resident_code_pool.c.resident_code)
+    .where(*_AVAILABLE)
+    .order_by(resident_code_pool.c.draw_order)
+    .offset(bindparam("b_offset"))
+    .limit(1)
 )
 
 
 def available_pool_size(conn: Connection, lg_code: str) -> int:
-    return int(conn.execute(_POOL_SIZE, {"lg_code": lg_code}).scalar_one())
+    return int(conn.execute(_POOL_SIZE, {"b_lg_code": lg_code}).scalar_one())
 
 
-def take_pool_code(conn: Connection, lg_code: str, offset: int, at: datetime) -> str | None:
-    """Mark the ``offset``-th available code (in code order) issued and return it.
+def pool_has_at_least(conn: Connection, lg_code: str, count: int) -> bool:
+    """Whether ``count`` codes are available, reading at most ``count`` index entries."""
+    row = conn.execute(_AT_LEAST, {"b_lg_code": lg_code, "b_offset": count - 1}).first()
+    return row is not None
 
-    The caller picks ``offset`` at random, so the drawn code is random within the pool.
-    """
-    code = conn.execute(_POOL_CODE_AT, {"lg_code": lg_code, "offset": offset}).scalar_one_or_none()
-    if code is not None and conn.execute(_ISSUE_CODE, {"code": code, "at": at}).rowcount != 1:
-        raise ConcurrentChangeError(code)
-    return code
+
+def draw_pool_code(conn: Connection, lg_code: str, at: datetime) -> str | None:
+    """Issue the next code of the pool (in its random draw order), or None when empty."""
+    code = conn.execute(_DRAW_CODE, {"b_lg_code": lg_code, "b_at": at}).scalar_one_or_none()
+    return None if code is None else str(code)
 
 
 def retire_code(conn: Connection, lg_code: str, code: str, at: datetime) -> None:

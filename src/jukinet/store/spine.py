@@ -31,21 +31,28 @@ _CHANNEL = (
     outbox_channels.c.sender == bindparam("b_sender"),
     outbox_channels.c.receiver == bindparam("b_receiver"),
 )
-_NEXT_SEQ = select(outbox_channels.c.next_seq).where(*_CHANNEL)
-_BUMP_SEQ = update(outbox_channels).where(*_CHANNEL).values(next_seq=outbox_channels.c.next_seq + 1)
+_TAKE_SEQ = (
+    update(outbox_channels)
+    .where(*_CHANNEL)
+    .values(next_seq=outbox_channels.c.next_seq + 1)
+    .returning(outbox_channels.c.next_seq)
+)
 
 
 def take_next_seq(conn: Connection, sender: str, receiver: str) -> int:
-    """The channel's next sequence number (1, 2, ...), reserved in this transaction."""
-    key = {"b_sender": sender, "b_receiver": receiver}
-    seq = conn.execute(_locked(conn, _NEXT_SEQ), key).scalar_one_or_none()
-    if seq is None:
-        insert_ignoring_conflict(
-            conn, outbox_channels, {"sender": sender, "receiver": receiver, "next_seq": 1}
-        )
-        seq = conn.execute(_locked(conn, _NEXT_SEQ), key).scalar_one()
-    conn.execute(_BUMP_SEQ, key)
-    return int(seq)
+    """The channel's next sequence number (1, 2, ...), reserved in this transaction (the
+    UPDATE locks the channel row, so concurrent writers queue up behind each other)."""
+    after = conn.execute(
+        _TAKE_SEQ, {"b_sender": sender, "b_receiver": receiver}
+    ).scalar_one_or_none()
+    if after is not None:
+        return int(after) - 1
+    insert_ignoring_conflict(
+        conn, outbox_channels, {"sender": sender, "receiver": receiver, "next_seq": 1}
+    )
+    return (
+        int(conn.execute(_TAKE_SEQ, {"b_sender": sender, "b_receiver": receiver}).scalar_one()) - 1
+    )
 
 
 def insert_outbox_message(

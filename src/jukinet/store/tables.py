@@ -137,10 +137,13 @@ resident_code_pool = Table(
     Column("lg_code", String(6), nullable=False),
     Column("state", String(9), nullable=False),  # available | issued | retired
     Column("state_changed_at", UTCDateTime(), nullable=False),
-    Index("ix_resident_code_pool_lg_code_state", "lg_code", "state"),
+    Column("draw_order", BigInteger),  # random rank: the next code drawn is the lowest
+    Index("ix_resident_code_pool_lg_code_state", "lg_code", "state", "draw_order"),
 )
 """Codes the national center designated to a municipality. Issued and retired codes are kept
-forever so that a code is never issued twice."""
+forever so that a code is never issued twice. Codes are drawn in a random order fixed when they
+arrive (``draw_order``), not in code order: siblings registered together must not get codes
+that sort next to each other."""
 
 households = Table(
     "households",

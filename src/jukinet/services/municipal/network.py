@@ -129,7 +129,7 @@ class MunicipalLink:
 
     def request_pool_if_low(self, conn: Connection, now: datetime) -> bool:
         """Ask the national center for codes when the pool runs low (one request at a time)."""
-        if store.available_pool_size(conn, self.lg_code) >= POOL_LOW_WATER:
+        if store.pool_has_at_least(conn, self.lg_code, POOL_LOW_WATER):
             return False
         outstanding = conn.execute(
             select(pool_requests.c.id).where(

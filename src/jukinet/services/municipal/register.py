@@ -3,7 +3,6 @@ history row in one transaction. It is the origin of every identity-record change
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
@@ -61,14 +60,12 @@ class MunicipalRegister:
         engine: Engine,
         lg_code: str,
         clock: Clock,
-        rng: random.Random | None = None,
         notifier: ChangeNotifier | None = None,
     ) -> None:
         self.engine = engine
         self.lg_code = reference.municipality(lg_code).lg_code
         self.clock = clock
         self.notifier = notifier
-        self._rng = rng or random.SystemRandom()
 
     def record(self, event: Event, resident_code: str | None = None) -> RegisterEntry:
         """Record ``event`` for the person with ``resident_code`` (new entries: the event's)."""
@@ -150,11 +147,9 @@ class MunicipalRegister:
             )
 
     def _draw_code(self, conn: Connection, now: datetime) -> str:
-        size = store.available_pool_size(conn, self.lg_code)
-        if size == 0:
+        code = store.draw_pool_code(conn, self.lg_code, now)
+        if code is None:
             raise PoolExhaustedError(f"no available resident codes for {self.lg_code}")
-        code = store.take_pool_code(conn, self.lg_code, self._rng.randrange(size), now)
-        assert code is not None
         return code
 
     def show(self, resident_code: str) -> list[EntryWithHistory]:
