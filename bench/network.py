@@ -146,6 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     ours = in_process(args.changes)
     base = baseline(args.changes)
+    p50, p99 = f"{ours['p50'] * 1000:,.0f} ms", f"{ours['p99'] * 1000:,.0f} ms"
     section = f"""## Network: changes until visible at the national center
 
 `bench/run network --changes {args.changes}` — births registered at {len(LG_CODES)} municipalities
@@ -156,7 +157,7 @@ changes/s.
 
 | path | changes/s | p50 latency | p99 latency |
 |---|---|---|---|
-| one process (registering + delivery) | {ours["changes_per_s"]:,.0f} | {ours["p50"] * 1000:,.0f} ms | {ours["p99"] * 1000:,.0f} ms |
+| one process (registering + delivery) | {ours["changes_per_s"]:,.0f} | {p50} | {p99} |
 | baseline: direct insert into the national DB | {base:,.0f} | – | – |
 
 Ratio ours ÷ baseline: {ours["changes_per_s"] / base:.3f}. Registering alone ran at

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from jukinet.domain.errors import RuleViolation
-from jukinet.interfaces.cli import codes, pool, population, resident, up
+from jukinet.interfaces.cli import check, codes, pool, population, resident, status, up
 from jukinet.interfaces.cli import serve as serve_cli
 from jukinet.interfaces.cli.common import console_err
 
@@ -24,6 +24,8 @@ app.add_typer(resident.app, name="resident")
 app.add_typer(pool.app, name="pool")
 app.add_typer(population.app, name="population")
 app.command("up")(up.up)
+app.add_typer(check.app, name="check")
+app.command("status")(status.status)
 app.command("init")(serve_cli.init)
 app.command("serve")(serve_cli.serve)
 

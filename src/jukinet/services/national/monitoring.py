@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from jukinet.net.envelope import OpenedMessage
-from jukinet.store.spine import insert_ignoring_conflict
+from jukinet.net.messages import NATIONAL_NODE, Role
+from jukinet.store.db import read_transaction
+from jukinet.store.spine import insert_ignoring_conflict, outbox_backlog
 from jukinet.store.tables import node_status
 
 
@@ -48,3 +50,19 @@ def network_status(conn: Connection) -> list[NodeStatus]:
         NodeStatus(r.node_id, r.role, r.last_seen, r.backlog, r.oldest_pending_at, r.last_error)
         for r in rows
     ]
+
+
+_ROLE_ORDER = {Role.NATIONAL.value: 0, Role.PREFECTURE.value: 1, Role.MUNICIPALITY.value: 2}
+
+
+def read_network_status(engine: Engine, now: datetime) -> list[NodeStatus]:
+    """Every node's last heartbeat, plus the national center's own outbox: it sends no
+    heartbeat to itself, yet its pool allocations can pile up as well."""
+    with read_transaction(engine) as conn:
+        reported = network_status(conn)
+        own = outbox_backlog(conn, [NATIONAL_NODE])[NATIONAL_NODE]
+    national = NodeStatus(
+        NATIONAL_NODE, Role.NATIONAL.value, now, own.pending, own.oldest_created_at, own.last_error
+    )
+    nodes = [national, *(s for s in reported if s.node_id != NATIONAL_NODE)]
+    return sorted(nodes, key=lambda s: (_ROLE_ORDER.get(s.role, 9), s.node_id))
