@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, func, select, update
+from sqlalchemy import Connection, Row, Select, Table, Update, bindparam, func, select
 
 from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex, supersedes
 from jukinet.domain.names import address_search_key, name_search_key
@@ -50,6 +50,18 @@ class Tier:
     def select_current(self) -> Select[Any]:
         """The current row keyed by the parameters' code (and tenant)."""
         return select(self.current).where(*self._by_key())
+
+    @cached_property
+    def mark_superseded(self) -> Update:
+        """Mark the row of a code given up in a resident-code change (parameters b_*)."""
+        query = (
+            self.current.update()
+            .where(self.current.c.resident_code == bindparam("b_code"))
+            .values(superseded_by=bindparam("b_new"), updated_at=bindparam("b_at"))
+        )
+        if self.tenant_column is not None:
+            query = query.where(self.current.c[self.tenant_column] == bindparam("b_tenant"))
+        return query
 
     @cached_property
     def replace_current(self) -> Update:
@@ -120,30 +132,82 @@ def apply_version(
     source_seq: int,
     at: datetime,
 ) -> bool:
-    """Append the version to history and make it current unless a newer one is; returns
+    """Append one version to history and make it current unless a newer one is; returns
     whether it became current."""
-    values = {**_columns(record, previous_code, source, source_seq), **tier.tenant_values(tenant)}
-    conn.execute(tier.history.insert(), {**values, "received_at": at})
-    current = get_current(conn, tier, record.resident_code, tenant)
-    if current is not None and not supersedes(record, current):
-        return False
-    if current is None:
-        conn.execute(tier.current.insert(), {**values, "updated_at": at})
-    else:
-        keys = {"key_resident_code": record.resident_code, "key_tenant": tenant}
-        conn.execute(
-            tier.replace_current, {**values, **keys, "updated_at": at, "superseded_by": None}
-        )
-    if previous_code is not None:
-        conn.execute(
-            update(tier.current)
-            .where(
-                tier.current.c.resident_code == previous_code,
+    return apply_versions(
+        conn,
+        tier,
+        [(record, previous_code)],
+        tenant=tenant,
+        source=source,
+        source_seq=source_seq,
+        at=at,
+    )[0]
+
+
+LOOKUP_CHUNK = 500
+
+
+def _currents(
+    conn: Connection, tier: Tier, codes: list[str], tenant: str | None
+) -> dict[str, IdentityRecord]:
+    found: dict[str, IdentityRecord] = {}
+    for i in range(0, len(codes), LOOKUP_CHUNK):
+        rows = conn.execute(
+            select(tier.current).where(
+                tier.current.c.resident_code.in_(codes[i : i + LOOKUP_CHUNK]),
                 *tier.tenant_filter(tier.current, tenant),
             )
-            .values(superseded_by=record.resident_code, updated_at=at)
         )
-    return True
+        found.update((r.resident_code, row_to_record(r)) for r in rows)
+    return found
+
+
+def apply_versions(
+    conn: Connection,
+    tier: Tier,
+    versions: list[tuple[IdentityRecord, str | None]],
+    *,
+    tenant: str | None,
+    source: str,
+    source_seq: int,
+    at: datetime,
+) -> list[bool]:
+    """Set-based ``apply_version`` for the records of one message (a change, or a resend of
+    up to 1000): history in one statement, current rows read in chunks and written in one
+    insert and one update. Versions apply in the order given."""
+    rows = [
+        {**_columns(r, prev, source, source_seq), **tier.tenant_values(tenant)}
+        for r, prev in versions
+    ]
+    conn.execute(tier.history.insert(), [{**row, "received_at": at} for row in rows])
+    current = _currents(conn, tier, sorted({r.resident_code for r, _ in versions}), tenant)
+    inserted: dict[str, dict[str, Any]] = {}
+    replaced: dict[str, dict[str, Any]] = {}
+    superseded: list[dict[str, Any]] = []
+    applied: list[bool] = []
+    for (record, previous), row in zip(versions, rows, strict=True):
+        code = record.resident_code
+        existing = current.get(code)
+        if existing is not None and not supersedes(record, existing):
+            applied.append(False)
+            continue
+        current[code] = record
+        if existing is None or code in inserted:
+            inserted[code] = {**row, "updated_at": at}
+        else:
+            keys = {"key_resident_code": code, "key_tenant": tenant}
+            replaced[code] = {**row, **keys, "updated_at": at, "superseded_by": None}
+        if previous is not None:
+            superseded.append({"b_code": previous, "b_tenant": tenant, "b_new": code, "b_at": at})
+        applied.append(True)
+    if inserted:
+        conn.execute(tier.current.insert(), list(inserted.values()))
+    if replaced:
+        conn.execute(tier.replace_current, list(replaced.values()))
+    if superseded:
+        conn.execute(tier.mark_superseded, superseded)
+    return applied
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,11 +31,11 @@ def taken_codes(conn: Connection, codes: Collection[str]) -> set[str]:
 
 def register_codes(conn: Connection, codes: dict[str, str], at: datetime) -> None:
     """Record codes (code -> lg code) as designated; already known codes stay as they are."""
-    for code, lg_code in codes.items():
+    if codes:
         insert_ignoring_conflict(
             conn,
             national_code_designations,
-            {"resident_code": code, "lg_code": lg_code, "designated_at": at},
+            [{"resident_code": c, "lg_code": lg, "designated_at": at} for c, lg in codes.items()],
         )
 
 

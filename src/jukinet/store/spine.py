@@ -13,10 +13,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jukinet.store.tables import inbox_channels, message_rejections, outbox, outbox_channels
 
 
-def insert_ignoring_conflict(conn: Connection, table: Table, values: dict[str, Any]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on either database."""
+def insert_ignoring_conflict(
+    conn: Connection, table: Table, values: dict[str, Any] | list[dict[str, Any]]
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on either database (one row or many)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).values(values).on_conflict_do_nothing())
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), values)
 
 
 def _locked(conn: Connection, query: Any) -> Any:
@@ -173,14 +175,18 @@ def outbox_backlog(conn: Connection, senders: Sequence[str]) -> dict[str, Backlo
         .where(outbox.c.delivered_at.is_(None), outbox.c.sender.in_(senders))
         .group_by(outbox.c.sender)
     ).all()
-    errors = dict(
-        conn.execute(
-            select(outbox.c.sender, func.max(outbox.c.last_error))
-            .where(outbox.c.delivered_at.is_(None), outbox.c.last_error.is_not(None))
-            .where(outbox.c.sender.in_(senders))
-            .group_by(outbox.c.sender)
-        ).all()
+    errors: dict[str, str] = {}
+    failed = conn.execute(
+        select(outbox.c.sender, outbox.c.last_error)
+        .where(
+            outbox.c.delivered_at.is_(None),
+            outbox.c.last_error.is_not(None),
+            outbox.c.sender.in_(senders),
+        )
+        .order_by(outbox.c.next_attempt_at.desc())
     )
+    for sender, error in failed:  # newest failure first: keep the first seen per sender
+        errors.setdefault(sender, error)
     result = {s: Backlog(s, 0, None, None) for s in senders}
     for sender, count, oldest in rows:
         result[sender] = Backlog(sender, int(count), oldest, errors.get(sender))

@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from jukinet.net.bodies import origin_of, parse_identity_update
 from jukinet.net.envelope import OpenedMessage
-from jukinet.store.identity_records import NATIONAL, apply_version
+from jukinet.store.identity_records import NATIONAL, apply_versions
 from jukinet.store.pools import register_codes
 
 
@@ -18,14 +18,6 @@ def on_identity_update(conn: Connection, opened: OpenedMessage, now: datetime) -
     updates = parse_identity_update(env.body)
     source, source_seq = origin_of(env.body)
     register_codes(conn, {record.resident_code: record.lg_code for record, _ in updates}, now)
-    for record, previous in updates:
-        apply_version(
-            conn,
-            NATIONAL,
-            record,
-            previous,
-            tenant=None,
-            source=source,
-            source_seq=source_seq,
-            at=now,
-        )
+    apply_versions(
+        conn, NATIONAL, updates, tenant=None, source=source, source_seq=source_seq, at=now
+    )

@@ -12,7 +12,7 @@ from jukinet.net.envelope import OpenedMessage
 from jukinet.net.messages import NATIONAL_NODE, MessageType, lg_code_of
 from jukinet.net.outbox import Outbox
 from jukinet.net.pki import NodeCredentials
-from jukinet.store.identity_records import PREFECTURAL, apply_version
+from jukinet.store.identity_records import PREFECTURAL, apply_versions
 
 
 class PrefecturalIdentityService:
@@ -28,23 +28,22 @@ class PrefecturalIdentityService:
         env = opened.envelope
         updates = parse_identity_update(env.body)
         sender_lg_code = lg_code_of(env.sender)
-        for record, previous in updates:
+        for record, _previous in updates:
             if record.lg_code != sender_lg_code:
                 raise RuleViolation(
                     "lg_code",
                     "sender_mismatch",
                     f"{env.sender} reported a record of {record.lg_code}",
                 )
-            apply_version(
-                conn,
-                PREFECTURAL,
-                record,
-                previous,
-                tenant=record.lg_code[:2],
-                source=env.sender,
-                source_seq=env.seq,
-                at=now,
-            )
+        apply_versions(
+            conn,
+            PREFECTURAL,
+            updates,
+            tenant=sender_lg_code[:2],
+            source=env.sender,
+            source_seq=env.seq,
+            at=now,
+        )
         self.outbox.enqueue(
             conn,
             self.credentials,
