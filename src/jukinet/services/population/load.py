@@ -22,7 +22,6 @@ PostgreSQL gets ``COPY … FROM STDIN`` fed with CSV that pyarrow writes in C.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -46,8 +45,7 @@ Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 100_000
 HOUSEHOLD_NUMBER_DIGITS = 10  # 世帯番号: the municipality's counter, zero-padded
-SQLITE_CACHE_KIB = 1_048_576  # 1 GiB page cache during the load
-SQLITE_SORTER_THREADS = 2  # helper threads for the sorts of CREATE INDEX
+SQLITE_CACHE_KIB = 262_144  # 256 MiB page cache during the load
 
 REGISTER_COLUMNS = (
     "lg_code",
@@ -160,15 +158,7 @@ class _Loader:
     def known_codes(self, codes: pa.Array) -> set[str]:
         raise NotImplementedError
 
-    prefetch = False
-    """Prepare the next batch in a worker thread while this one is written (for work that
-    releases the GIL: pyarrow, a socket wait)."""
-
-    def prepare(self, batch: pa.Table) -> Any:
-        """What ``write`` needs of a batch, built without touching the database."""
-        return batch
-
-    def write(self, batch: pa.Table, prepared: Any) -> None:
+    def write_residents(self, batch: pa.Table) -> None:
         raise NotImplementedError
 
     def recorded_at_param(self) -> Any:
@@ -202,10 +192,15 @@ class _Loader:
             for drop, _ in deferred:
                 self.raw.execute(drop)
             table = self._with_ids(codes, base_resident, first_household)
-            self.history_offset = base_history - base_resident
             done = 0
-            for batch, prepared in self._prepared(table):
-                self.write(batch, prepared)
+            for offset in range(0, total, self.batch_size):
+                batch = table.slice(offset, self.batch_size)
+                self.write_residents(batch)
+                self._derive(
+                    base_resident + offset,
+                    base_resident + offset + batch.num_rows,
+                    base_history - base_resident,
+                )
                 done += batch.num_rows
                 if self.progress is not None:
                     self.progress(done, total)
@@ -219,20 +214,6 @@ class _Loader:
             self.rollback()
             raise
         return total
-
-    def _prepared(self, table: pa.Table) -> Iterator[tuple[pa.Table, Any]]:
-        batches = [table.slice(o, self.batch_size) for o in range(0, len(table), self.batch_size)]
-        if not self.prefetch:
-            for batch in batches:
-                yield batch, self.prepare(batch)
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="population-load") as pool:
-            ahead = pool.submit(self.prepare, batches[0]) if batches else None
-            for i, batch in enumerate(batches):
-                assert ahead is not None
-                prepared = ahead.result()
-                ahead = pool.submit(self.prepare, batches[i + 1]) if i + 1 < len(batches) else None
-                yield batch, prepared
 
     def _reserve_households(self) -> int:
         """Take household numbers from the municipality's counter (世帯番号 never repeat)."""
@@ -293,7 +274,7 @@ class _Loader:
 
     def _derive(self, low: int, high: int, history_offset: int) -> None:
         """History (version 1) and pool rows of residents low < id <= high, in the database."""
-        p = "?"
+        p = self.placeholder
         items = ", ".join(REGISTER_COLUMNS)
         self.raw.execute(
             f"INSERT INTO resident_history (id, resident_id, {items}, recorded_at) "
@@ -309,22 +290,10 @@ class _Loader:
 
 
 class _SqliteLoader(_Loader):
-    wal = False  # the file was in WAL mode and the load runs with a rollback journal
-
     def begin(self) -> None:
-        # Pragmas before BEGIN: temp_store and journal_mode cannot change inside a transaction.
+        # Pragmas before BEGIN: temp_store cannot change inside a transaction.
         self.raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         self.raw.execute("PRAGMA temp_store=MEMORY")
-        self.raw.execute(f"PRAGMA threads={SQLITE_SORTER_THREADS}")
-        self.wal = str(self.scalar("PRAGMA journal_mode")).lower() == "wal"
-        if self.wal:
-            # Alone on the file, load with a rollback journal (see the module docstring); with
-            # other connections open SQLite keeps WAL, and so do we.
-            mode = str(self.scalar("PRAGMA journal_mode=DELETE")).lower()
-            if mode == "delete":
-                self.raw.execute("PRAGMA synchronous=FULL")
-            else:
-                self.wal = False
         self.raw.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
@@ -339,10 +308,6 @@ class _SqliteLoader(_Loader):
     def _reset(self) -> None:
         self.raw.execute("PRAGMA cache_size=-2000")
         self.raw.execute("PRAGMA temp_store=DEFAULT")
-        self.raw.execute("PRAGMA threads=0")
-        if self.wal:
-            self.raw.execute("PRAGMA journal_mode=WAL")
-            self.raw.execute("PRAGMA synchronous=NORMAL")
 
     def recorded_at_param(self) -> Any:
         # SQLAlchemy stores DateTime on SQLite as naive ISO text; we store UTC the same way.
@@ -371,69 +336,55 @@ class _SqliteLoader(_Loader):
         return {str(r[0]) for r in rows}
 
     def write_residents(self, batch: pa.Table) -> None:
-        # Python's sqlite3 spends most of executemany binding parameters, and a None costs
-        # five times a string (it goes through the adapter lookup). So a column that is
-        # constant (lg_code, status, all NULL ...) becomes a literal, a column equal to an
-        # earlier one (change_date = entry_date) reuses its parameter, a NULL is bound as the
-        # integer 0 and turned back by NULLIF(?, 0) (no TEXT value equals the integer 0), and
-        # the values of a column with few distinct ones (sex, 続柄, a household's address)
-        # are shared objects, whose UTF-8 form sqlite3 then encodes once.
+        # Binding parameters is most of the cost of executemany, so rows are grouped by kind
+        # and change reason, and within a group a column that is constant (all NULL for the
+        # foreign items of nationals, lg_code, status ...) becomes a literal and a column
+        # equal to an earlier one (change_date = entry_date) reuses its parameter.
+        group = pc.binary_join_element_wise(
+            batch.column("kind"), batch.column("change_reason"), "|"
+        )
+        for key in pc.unique(group).to_pylist():
+            self._insert_group(batch.filter(pc.equal(group, key)))
+
+    def _insert_group(self, part: pa.Table) -> None:
         values: list[str] = []
         bound: list[pa.Array] = []
-        lists: list[list[Any]] = []
-        for position, column in enumerate(batch.columns):
+        for position, column in enumerate(part.columns):
             array = column.combine_chunks()
             if pa.types.is_date32(array.type):
                 array = array.cast(pa.string())  # ISO dates, as SQLAlchemy stores them
-            if position == 0:  # the id is always bound: it makes every row a row
-                values.append("?1")
-                bound.append(array)
-                lists.append(array.to_numpy().tolist())
-                continue
-            literal, python = _sqlite_values(array)
+            # The id is always bound: it is what makes every row a row, even a group of one.
+            literal = None if position == 0 else _sqlite_literal(array)
             if literal is not None:
                 values.append(literal)
                 continue
             same = next((i for i, b in enumerate(bound) if b.equals(array)), None)
             if same is None:
                 bound.append(array)
-                lists.append(python)
                 same = len(bound) - 1
-            mark = f"?{same + 1}"
-            values.append(f"NULLIF({mark}, 0)" if array.null_count else mark)
+            values.append(f"?{same + 1}")
+        rows = zip(*(a.to_numpy(zero_copy_only=False).tolist() for a in bound), strict=True)
         self.raw.executemany(
             f"INSERT INTO residents (id, {', '.join(REGISTER_COLUMNS)}) "
             f"VALUES ({', '.join(values)})",
-            zip(*lists, strict=True),
+            rows,
         )
 
 
-_NULL_MARK = 0
-"""Bound in place of NULL (see ``write_residents``); text columns never hold an integer."""
-
-
-def _sqlite_values(array: pa.Array) -> tuple[str | None, list[Any]]:
-    """A literal for a column with one value throughout, else its values to bind."""
-    n = len(array)
-    if array.null_count == n:
-        return "NULL", []
-    encoded = pc.dictionary_encode(array)
-    distinct = len(encoded.dictionary)
-    if distinct == 1 and array.null_count == 0:
-        value = encoded.dictionary[0].as_py()
-        if isinstance(value, str):
-            return "'" + value.replace("'", "''") + "'", []
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value), []
-    if distinct * 2 <= n:  # shared objects: one str per distinct value
-        table = np.array([*encoded.dictionary.to_pylist(), _NULL_MARK], dtype=object)
-        indices = encoded.indices.fill_null(distinct).to_numpy()
-        return None, table[indices].tolist()
-    if array.null_count == 0:
-        return None, array.to_pylist()
-    objects = array.to_numpy(zero_copy_only=False)
-    objects[~array.is_valid().to_numpy(zero_copy_only=False)] = _NULL_MARK
-    return None, objects.tolist()
+def _sqlite_literal(array: pa.Array) -> str | None:
+    """SQL literal for a column with one value throughout (NULL, a string, an integer)."""
+    if array.null_count == len(array):
+        return "NULL"
+    if array.null_count or pc.count_distinct(array).as_py() != 1:
+        return None
+    value = array[0].as_py()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 class _PostgresLoader(_Loader):
