@@ -8,7 +8,7 @@ unreachable server fails the run instead of skipping.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -71,3 +71,16 @@ def _truncate_all(eng: Engine) -> None:
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with eng.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def postgres_schema_per_node(url: str) -> Callable[[str], str]:
+    """Map node names to fresh schemas of one test database (each node its own tables)."""
+
+    def node_url(name: str) -> str:
+        schema = f"node_{name}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        return f"{url}?options=-csearch_path%3D{schema}"
+
+    return node_url

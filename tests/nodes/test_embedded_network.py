@@ -16,6 +16,7 @@ from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
 from jukinet.store.db import read_transaction
 from jukinet.store.identity_records import NATIONAL, PREFECTURAL, get_current
 from jukinet.store.tables import national_code_designations
+from tests.conftest import postgres_schema_per_node
 
 CHIYODA, SHIBUYA, KAMAKURA = "131016", "131130", "142042"
 
@@ -25,9 +26,15 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2014, 3, 3, 1, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def network(tmp_path: Path, clock: FixedClock) -> Iterator[EmbeddedNetwork]:
-    net = build_embedded(tmp_path, clock, [CHIYODA, SHIBUYA, KAMAKURA])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def network(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock
+) -> Iterator[EmbeddedNetwork]:
+    """Every node with its own database: SQLite files, or one PostgreSQL schema per node."""
+    database_url = None
+    if request.param == "postgresql":
+        database_url = postgres_schema_per_node(request.getfixturevalue("postgres_url"))
+    net = build_embedded(tmp_path, clock, [CHIYODA, SHIBUYA, KAMAKURA], database_url=database_url)
     for m in net.municipal:
         m.request_initial_pools()
     net.drain()

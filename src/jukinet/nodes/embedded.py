@@ -82,9 +82,20 @@ def build_embedded(
     lg_codes: Iterable[str],
     *,
     wrap: Callable[[Transport], Transport] | None = None,
+    database_url: Callable[[str], str] | None = None,
 ) -> EmbeddedNetwork:
-    """National, prefectural and one node per municipality, each with its own SQLite file
-    under ``home``. ``wrap`` puts a wrapper (e.g. fault injection) around the transport."""
+    """National, prefectural and one node per municipality, each with its own database: a
+    SQLite file under ``home`` unless ``database_url`` maps a node name (``national``,
+    ``prefecture`` or an lg code) to a URL. ``wrap`` puts a wrapper (e.g. fault injection)
+    around the transport."""
+
+    def url(name: str) -> str:
+        if database_url is not None:
+            return database_url(name)
+        if name in {"national", "prefecture"}:
+            return sqlite_url(home.resolve() / f"{name}.db")
+        return sqlite_url(municipal_database(home, name))
+
     in_process = InProcessTransport()
     carrier = wrap(in_process) if wrap else in_process
     pki = open_pki(home, clock)
@@ -92,14 +103,14 @@ def build_embedded(
     trust = pki.trust_store()
     now = clock.now()
     national = build_national(
-        make_engine(sqlite_url(home.resolve() / "national.db")),
+        make_engine(url("national")),
         node_credentials(pki, NATIONAL_NODE, Role.NATIONAL, now),
         trust,
         clock,
         carrier,
     )
     prefecture = build_prefectural(
-        make_engine(sqlite_url(home.resolve() / "prefecture.db")),
+        make_engine(url("prefecture")),
         node_credentials(pki, PREFECTURE_NODE, Role.PREFECTURE, now),
         trust,
         clock,
@@ -108,7 +119,7 @@ def build_embedded(
     municipal = [
         build_municipal(
             lg_code,
-            make_engine(sqlite_url(municipal_database(home, lg_code))),
+            make_engine(url(lg_code)),
             [node_credentials(pki, municipal_node(lg_code), Role.MUNICIPALITY, now)],
             trust=trust,
             clock=clock,
