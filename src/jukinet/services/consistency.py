@@ -21,7 +21,6 @@ shows as a difference. Check a drained network, or check again; resending is alw
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +38,7 @@ from jukinet.store.identity_records import (
     PREFECTURAL,
     Digest,
     Tier,
+    digest_of_fingerprints,
     record_fingerprint,
     row_to_record,
 )
@@ -73,15 +73,6 @@ class TierName(StrEnum):
 
 
 # --- views ------------------------------------------------------------------------------------
-
-
-def digest_of_fingerprints(codes: dict[str, str]) -> Digest:
-    """The same digest as ``identity_records.digest_of``, from fingerprints already computed
-    (so a million records never have to be held as objects at once)."""
-    overall = hashlib.sha256()
-    for code in sorted(codes):
-        overall.update(f"{code}:{codes[code]}\n".encode())
-    return Digest(len(codes), overall.hexdigest(), codes)
 
 
 def _stream_digest(conn: Connection, query: Select[Any]) -> Digest:

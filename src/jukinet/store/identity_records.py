@@ -238,7 +238,12 @@ def record_fingerprint(record: IdentityRecord) -> str:
 
 
 def digest_of(records: list[IdentityRecord]) -> Digest:
-    codes = {r.resident_code: record_fingerprint(r) for r in records}
+    return digest_of_fingerprints({r.resident_code: record_fingerprint(r) for r in records})
+
+
+def digest_of_fingerprints(codes: dict[str, str]) -> Digest:
+    """The digest over per-code fingerprints already computed (a million records need never
+    be held as objects at once)."""
     overall = hashlib.sha256()
     for code in sorted(codes):
         overall.update(f"{code}:{codes[code]}\n".encode())
