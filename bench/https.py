@@ -35,7 +35,7 @@ from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.store import register as register_store
 from jukinet.store.db import make_engine, read_transaction, sqlite_url
 from jukinet.store.tables import national_identity_history, resident_history
-from tests.nodes.procs import NodeProcess, free_port, run_jukinet, toml_config, wait_until
+from tests.nodes.procs import NodeProcess, configure_network, wait_until
 
 LG = "131016"
 NODE = f"municipality/{LG}"
@@ -44,41 +44,7 @@ GOAL_P99_S = 1.0
 
 @contextmanager
 def cluster(home: Path) -> Iterator[tuple[NetworkPKI, dict[str, NodeProcess]]]:
-    init = run_jukinet(
-        "init",
-        "--home",
-        str(home),
-        "--node",
-        "national",
-        "--node",
-        "prefecture",
-        "--node",
-        NODE,
-        cwd=home,
-    )
-    if init.returncode != 0:
-        raise RuntimeError(init.stderr)
-    ports = {"national": free_port(), "prefecture": free_port(), "municipality": free_port()}
-    url = {role: f"https://127.0.0.1:{port}" for role, port in ports.items()}
-    peers = {
-        "national": {"municipality/*": url["municipality"]},
-        "prefecture": {"national": url["national"]},
-        "municipality": {"national": url["national"], "prefecture": url["prefecture"]},
-    }
-    processes = {}
-    for role, port in ports.items():
-        config = home / f"{role}.toml"
-        config.write_text(
-            toml_config(
-                role=role,
-                database=home / f"{role}.db",
-                pki_dir=home / "pki",
-                port=port,
-                peers=peers[role],
-                lg_codes=[LG] if role == "municipality" else None,
-            )
-        )
-        processes[role] = NodeProcess(role, config, port, home / f"{role}.log")
+    processes = configure_network(home, [LG])
     pki = NetworkPKI.load(home / "pki")
     try:
         for p in processes.values():

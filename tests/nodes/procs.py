@@ -168,3 +168,40 @@ def wait_until(
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{detail}")
         time.sleep(every)
     return time.monotonic() - started
+
+
+def configure_network(home: Path, lg_codes: list[str]) -> dict[str, NodeProcess]:
+    """`jukinet init` a CA and nodes under ``home`` and write one config per role (national,
+    prefecture, a municipal host for ``lg_codes``) on free ports; returns the processes,
+    not yet started."""
+    municipal = [f"municipality/{c}" for c in lg_codes]
+    nodes = [arg for node in ("national", "prefecture", *municipal) for arg in ("--node", node)]
+    init = run_jukinet("init", "--home", str(home), *nodes, cwd=home)
+    if init.returncode != 0:
+        raise RuntimeError(f"jukinet init failed: {init.stderr}")
+    ports = {"national": free_port(), "prefecture": free_port(), "municipality": free_port()}
+    url = {role: f"https://127.0.0.1:{port}" for role, port in ports.items()}
+    peers = {
+        "national": {"municipality/*": url["municipality"]},
+        "prefecture": {"national": url["national"]},
+        "municipality": {
+            "national": url["national"],
+            "prefecture": url["prefecture"],
+            "municipality/*": url["municipality"],
+        },
+    }
+    processes = {}
+    for role, port in ports.items():
+        config = home / f"{role}.toml"
+        config.write_text(
+            toml_config(
+                role=role,
+                database=home / f"{role}.db",
+                pki_dir=home / "pki",
+                port=port,
+                peers=peers[role],
+                lg_codes=lg_codes if role == "municipality" else None,
+            )
+        )
+        processes[role] = NodeProcess(role, config, port, home / f"{role}.log")
+    return processes

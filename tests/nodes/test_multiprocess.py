@@ -46,7 +46,12 @@ from jukinet.store.tables import (
     outbox,
     prefectural_identity_history,
 )
-from tests.nodes.procs import NodeProcess, free_port, run_jukinet, toml_config, wait_until
+from tests.nodes.procs import (
+    NodeProcess,
+    configure_network,
+    toml_config,
+    wait_until,
+)
 
 CHIYODA, SHIBUYA = "131016", "131130"
 MUNI = [f"municipality/{CHIYODA}", f"municipality/{SHIBUYA}"]
@@ -190,39 +195,7 @@ class Network:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     home = tmp_path_factory.mktemp("production")
-    init = run_jukinet(
-        "init",
-        "--home",
-        str(home),
-        *("--node", "national", "--node", "prefecture", "--node", MUNI[0], "--node", MUNI[1]),
-        cwd=home,
-    )
-    assert init.returncode == 0, init.stderr
-    ports = {"national": free_port(), "prefecture": free_port(), "municipality": free_port()}
-    url = {role: f"https://127.0.0.1:{port}" for role, port in ports.items()}
-    peers = {
-        "national": {"municipality/*": url["municipality"]},
-        "prefecture": {"national": url["national"]},
-        "municipality": {
-            "national": url["national"],
-            "prefecture": url["prefecture"],
-            "municipality/*": url["municipality"],
-        },
-    }
-    processes: dict[str, NodeProcess] = {}
-    for role, port in ports.items():
-        config = home / f"{role}.toml"
-        config.write_text(
-            toml_config(
-                role=role,
-                database=home / f"{role}.db",
-                pki_dir=home / "pki",
-                port=port,
-                peers=peers[role],
-                lg_codes=[CHIYODA, SHIBUYA] if role == "municipality" else None,
-            )
-        )
-        processes[role] = NodeProcess(role, config, port, home / f"{role}.log")
+    processes = configure_network(home, [CHIYODA, SHIBUYA])
     net = Network(
         home,
         NetworkPKI.load(home / "pki"),
