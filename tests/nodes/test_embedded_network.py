@@ -11,11 +11,22 @@ from sqlalchemy import func, select
 
 from jukinet.clock import FixedClock
 from jukinet.domain.identity import ChangeReason, Sex
-from jukinet.domain.register import EntryStatus, ItemChange, NewEntry, Removal
+from jukinet.domain.register import (
+    EntryStatus,
+    ForeignCategory,
+    ForeignResidentItems,
+    ItemChange,
+    NewEntry,
+    Removal,
+    ResidentKind,
+)
+from jukinet.net.envelope import open_message
+from jukinet.net.messages import MessageType
 from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
+from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.store.db import read_transaction
 from jukinet.store.identity_records import NATIONAL, PREFECTURAL, get_current
-from jukinet.store.tables import national_code_designations
+from jukinet.store.tables import national_code_designations, outbox
 from tests.conftest import postgres_schema_per_node
 
 CHIYODA, SHIBUYA, KAMAKURA = "131016", "131130", "142042"
@@ -125,3 +136,73 @@ def test_node_down_delays_but_loses_nothing(network: EmbeddedNetwork, clock: Fix
     network.drain()
     with read_transaction(network.national.engine) as conn:
         assert all(get_current(conn, NATIONAL, c) is not None for c in codes)
+
+
+def foreign_move(network: EmbeddedNetwork, day: date) -> tuple[str, MunicipalRegister]:
+    """A foreign resident registered in Chiyoda moves to Kamakura on ``day``."""
+    chiyoda = network.municipality(CHIYODA).register(CHIYODA)
+    kamakura = network.municipality(KAMAKURA).register(KAMAKURA)
+    foreign = ForeignResidentItems(
+        nationality="中国",
+        category=ForeignCategory.MID_LONG_TERM,
+        foreign_resident_since=date(2012, 7, 9),
+        residence_status="留学",
+    )
+    person = chiyoda.record(
+        NewEntry(
+            ChangeReason.BECAME_FOREIGN_RESIDENT,
+            date(2012, 7, 9),
+            "王　明",
+            date(1990, 4, 1),
+            Sex.MALE,
+            "東京都千代田区神田1番",
+            kind=ResidentKind.FOREIGN,
+            foreign=foreign,
+        )
+    )
+    kamakura.record(
+        NewEntry(
+            ChangeReason.MOVE_IN,
+            day,
+            person.name,
+            person.birth_date,
+            person.sex,
+            "神奈川県鎌倉市御成町2番",
+            kind=ResidentKind.FOREIGN,
+            foreign=foreign,
+            resident_code=person.resident_code,
+            previous_address=person.address,
+            previous_lg_code=CHIYODA,
+        )
+    )
+    return person.resident_code, chiyoda
+
+
+@pytest.mark.parametrize(
+    ("today", "carries_code"),
+    [(date(2013, 7, 7), False), (date(2013, 7, 8), True), (date(2014, 3, 3), True)],
+)
+def test_foreign_move_in_notice_carries_a_code_from_the_applicable_date(
+    tmp_path: Path, today: date, carries_code: bool
+) -> None:
+    clock = FixedClock(datetime(2013, 7, 1, tzinfo=UTC))  # the network's keys date from here
+    network = build_embedded(tmp_path, clock, [CHIYODA, KAMAKURA])
+    for m in network.municipal:
+        m.request_initial_pools()
+    network.drain()
+    clock.current = datetime(today.year, today.month, today.day, 3, 0, tzinfo=UTC)
+    code, chiyoda = foreign_move(network, today)
+    kamakura = network.municipality(KAMAKURA).node
+    with read_transaction(kamakura.engine) as conn:
+        [wire] = conn.execute(
+            select(outbox.c.wire).where(outbox.c.type == MessageType.MOVE_IN_NOTICE)
+        ).scalars()
+    body = open_message(kamakura.trust, wire, clock.now()).envelope.body
+    assert body["resident_code"] == (code if carries_code else None)
+    network.drain()
+    # either way the former municipality finds the person (by code, or by name and birth
+    # date when the code is blank) and completes the removal
+    [entry] = chiyoda.show(code)
+    network.dispose()
+    assert entry.current.status is EntryStatus.REMOVED
+    assert entry.current.destination_lg_code == KAMAKURA
