@@ -219,13 +219,31 @@ def _composed_or_exact(values: pa.Array, composed: pa.Array, fn: Callable[[str],
     return _keys(values, fn)
 
 
-def _part_keys(parts: pa.Array, used: IntArray, fn: Callable[[str], str]) -> pa.Array:
-    """Keys of the parts that are used (others stay empty)."""
-    keys: list[str] = [""] * len(parts)
-    texts = parts.to_pylist()
-    for i in np.unique(used).tolist():
-        keys[i] = fn(texts[i])
-    return _strings(keys)
+@dataclass(frozen=True, slots=True)
+class _NameParts:
+    surnames: pa.Array
+    surname_kana: pa.Array
+    surname_keys: pa.Array
+    given: pa.Array  # male spellings, then female
+    given_kana: pa.Array
+    given_keys: pa.Array
+
+
+@cache
+def _name_parts() -> _NameParts:
+    """Spellings, katakana readings and search keys of every name in the dataset, computed
+    once per process (reference data: ≈1 s of per-name Python work otherwise redone for
+    every generated population)."""
+    names = name_tables()
+    given_all = names.given_male + names.given_female
+    return _NameParts(
+        surnames=_strings(names.surnames),
+        surname_kana=_strings([_katakana(r) for r in names.surname_readings]),
+        surname_keys=_strings([name_search_key(v) for v in names.surnames]),
+        given=_strings([g for g, _ in given_all]),
+        given_kana=_strings([_katakana(r) for _, r in given_all]),
+        given_keys=_strings([name_search_key(g) for g, _ in given_all]),
+    )
 
 
 def _valid_or_null(values: pa.Array, mask: BoolArray) -> pa.Array:
@@ -427,10 +445,9 @@ class _Generator:
     def _names(self) -> dict[str, pa.Array]:
         rng, n = self.rng, self.n
         names = name_tables()
+        parts = _name_parts()
         surname_hh = _pick(rng, np.asarray(names.surname_counts, dtype=np.float64), self.h)
-        surname_idx = surname_hh[self.hh]
-        surnames = _strings(names.surnames)
-        surname_kana = _strings([_katakana(r) for r in names.surname_readings])
+        surname_idx = pa.array(surname_hh[self.hh])
         given_idx = np.empty(n, dtype=np.int64)
         given_tables = (names.given_male, names.given_female)
         given_offsets = (0, len(names.given_male))
@@ -440,20 +457,15 @@ class _Generator:
                 rng, _spelling_weights(table), int(mask.sum())
             )
         given_all = names.given_male + names.given_female
-        given = _strings([g for g, _ in given_all])
-        given_kana = _strings([_katakana(r) for _, r in given_all])
+        given = pa.array(given_idx)
         name = pc.binary_join_element_wise(
-            surnames.take(pa.array(surname_idx)), given.take(pa.array(given_idx)), IDEOGRAPHIC_SPACE
+            parts.surnames.take(surname_idx), parts.given.take(given), IDEOGRAPHIC_SPACE
         )
         kana = pc.binary_join_element_wise(
-            surname_kana.take(pa.array(surname_idx)),
-            given_kana.take(pa.array(given_idx)),
-            IDEOGRAPHIC_SPACE,
+            parts.surname_kana.take(surname_idx), parts.given_kana.take(given), IDEOGRAPHIC_SPACE
         )
         key = pc.binary_join_element_wise(
-            _part_keys(surnames, surname_idx, name_search_key).take(pa.array(surname_idx)),
-            _part_keys(given, given_idx, name_search_key).take(pa.array(given_idx)),
-            "",
+            parts.surname_keys.take(surname_idx), parts.given_keys.take(given), ""
         )
         alias = pa.nulls(n, pa.string())
         fidx = np.flatnonzero(self.foreign)

@@ -6,31 +6,50 @@ household numbers and resident codes are settled up front with a few set-based q
 rows stream in without round trips:
 
 - residents rows go in with explicit ids (max(id) + 1 ...), read under a table lock;
-- each resident's history row (version 1) and pool row (state 'issued') are derived inside
-  the database with ``INSERT … SELECT`` from the rows just written, so Python builds each
-  resident's row once;
+- each resident gets a history row (version 1) and a pool row (state 'issued');
 - resident codes already known to the store (any municipality's pool, or an active entry) are
   found with one join against a temporary table and redrawn, deterministically;
-- when a table is empty its secondary indexes are dropped for the load and rebuilt after it
-  (one sorted build instead of a million random inserts); the DDL is read from the database,
-  so the rebuilt indexes are exactly the migrated ones.
+- when a table is empty its secondary indexes (and on PostgreSQL its foreign keys and the
+  pool's primary key) are dropped for the load and rebuilt after it: one sorted build instead
+  of a million random inserts. The DDL is read from the database, so what is rebuilt is
+  exactly what the migrations made.
 
-SQLite gets ``executemany`` on the raw sqlite3 connection with a large page cache;
-PostgreSQL gets ``COPY … FROM STDIN`` fed with CSV that pyarrow writes in C.
+SQLite: ``executemany`` on the raw sqlite3 connection, where binding parameters is most of the
+cost (see ``_SqliteLoader.prepare``); history and pool rows are derived inside SQLite with
+``INSERT … SELECT`` from the rows just written (cheaper than binding every value twice, and
+than a trigger: measured). A file in WAL mode that no other connection has open is switched
+to a rollback journal for the load and back to WAL after it. Crash safety is unchanged: a
+rollback journal with ``synchronous=FULL`` is SQLite's classic atomic commit, and the journal
+holds only the few pages that existed before the load (pages appended to the file need no
+journal: rolling back truncates the file), where WAL would write every new page twice (into
+the WAL, then into the file at the checkpoint). With any other connection open SQLite refuses
+the switch, and the load runs in WAL as before; it never waits for one to go. The price: a
+connection opened during such a load waits for it (``busy_timeout``) instead of reading the
+state before it, which for a fresh node's first load is nothing anyway. Not done,
+because they are not crash-safe in place: ``journal_mode=OFF``/``MEMORY`` and
+``synchronous=OFF``; building into a copy of the file and renaming it over the original is
+atomic on its own but unsafe for connections that have the old file open.
+
+PostgreSQL: ``COPY … FROM STDIN (FORMAT binary)`` for residents and pool rows, encoded
+column-wise by pyarrow in a worker thread one batch ahead (so the encoding overlaps the
+server's work), history rows by ``INSERT … SELECT``; index builds get a larger
+``maintenance_work_mem`` for this transaction. ``synchronous_commit`` stays as configured:
+turning it off would save one WAL flush at the end of a load that has flushed its WAL many
+times over, and would let a crash lose a load that was reported done.
 """
 
 from __future__ import annotations
 
-import io
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from sqlalchemy import Engine
 
 from jukinet.domain.errors import RuleViolation
@@ -45,7 +64,9 @@ Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 100_000
 HOUSEHOLD_NUMBER_DIGITS = 10  # 世帯番号: the municipality's counter, zero-padded
-SQLITE_CACHE_KIB = 262_144  # 256 MiB page cache during the load
+SQLITE_CACHE_KIB = 1_048_576  # 1 GiB page cache during the load
+POSTGRES_MAINTENANCE_MEM = "512MB"  # for the index builds after the load
+SQLITE_SORTER_THREADS = 2  # helper threads for the sorts of CREATE INDEX
 
 REGISTER_COLUMNS = (
     "lg_code",
@@ -134,6 +155,7 @@ class _Loader:
         self.recorded_at = recorded_at
         self.progress = progress
         self.batch_size = batch_size
+        self.history_offset = 0  # history id - resident id, settled in run()
 
     # dialect hooks
     def begin(self) -> None:
@@ -158,7 +180,15 @@ class _Loader:
     def known_codes(self, codes: pa.Array) -> set[str]:
         raise NotImplementedError
 
-    def write_residents(self, batch: pa.Table) -> None:
+    prefetch = False
+    """Prepare the next batch in a worker thread while this one is written (for work that
+    releases the GIL: pyarrow, a socket wait)."""
+
+    def prepare(self, batch: pa.Table) -> Any:
+        """What ``write`` needs of a batch, built without touching the database."""
+        return batch
+
+    def write(self, batch: pa.Table, prepared: Any) -> None:
         raise NotImplementedError
 
     def recorded_at_param(self) -> Any:
@@ -192,15 +222,10 @@ class _Loader:
             for drop, _ in deferred:
                 self.raw.execute(drop)
             table = self._with_ids(codes, base_resident, first_household)
+            self.history_offset = base_history - base_resident
             done = 0
-            for offset in range(0, total, self.batch_size):
-                batch = table.slice(offset, self.batch_size)
-                self.write_residents(batch)
-                self._derive(
-                    base_resident + offset,
-                    base_resident + offset + batch.num_rows,
-                    base_history - base_resident,
-                )
+            for batch, prepared in self._prepared(table):
+                self.write(batch, prepared)
                 done += batch.num_rows
                 if self.progress is not None:
                     self.progress(done, total)
@@ -214,6 +239,20 @@ class _Loader:
             self.rollback()
             raise
         return total
+
+    def _prepared(self, table: pa.Table) -> Iterator[tuple[pa.Table, Any]]:
+        batches = [table.slice(o, self.batch_size) for o in range(0, len(table), self.batch_size)]
+        if not self.prefetch:
+            for batch in batches:
+                yield batch, self.prepare(batch)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="population-load") as pool:
+            ahead = pool.submit(self.prepare, batches[0]) if batches else None
+            for i, batch in enumerate(batches):
+                assert ahead is not None
+                prepared = ahead.result()
+                ahead = pool.submit(self.prepare, batches[i + 1]) if i + 1 < len(batches) else None
+                yield batch, prepared
 
     def _reserve_households(self) -> int:
         """Take household numbers from the municipality's counter (世帯番号 never repeat)."""
@@ -272,29 +311,35 @@ class _Loader:
             names=["id", *REGISTER_COLUMNS],
         )
 
-    def _derive(self, low: int, high: int, history_offset: int) -> None:
-        """History (version 1) and pool rows of residents low < id <= high, in the database."""
-        p = self.placeholder
-        items = ", ".join(REGISTER_COLUMNS)
-        self.raw.execute(
-            f"INSERT INTO resident_history (id, resident_id, {items}, recorded_at) "
-            f"SELECT id + {p}, id, {items}, {p} FROM residents WHERE id > {p} AND id <= {p}",
-            (history_offset, self.recorded_at_param(), low, high),
-        )
-        self.raw.execute(
-            "INSERT INTO resident_code_pool (resident_code, lg_code, state, state_changed_at) "
-            f"SELECT resident_code, lg_code, 'issued', {p} FROM residents "
-            f"WHERE id > {p} AND id <= {p} ORDER BY resident_code",
-            (self.recorded_at_param(), low, high),
-        )
-
 
 class _SqliteLoader(_Loader):
+    wal = False  # the file was in WAL mode and the load runs with a rollback journal
+
     def begin(self) -> None:
-        # Pragmas before BEGIN: temp_store cannot change inside a transaction.
+        # Pragmas before BEGIN: temp_store and journal_mode cannot change inside a transaction.
         self.raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         self.raw.execute("PRAGMA temp_store=MEMORY")
-        self.raw.execute("BEGIN IMMEDIATE")
+        self.raw.execute(f"PRAGMA threads={SQLITE_SORTER_THREADS}")
+        self.wal = str(self.scalar("PRAGMA journal_mode")).lower() == "wal" and self._leave_wal()
+        if self.wal:
+            self.raw.execute("PRAGMA synchronous=FULL")  # what a rollback journal needs
+        try:
+            self.raw.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._reset()
+            raise
+
+    def _leave_wal(self) -> bool:
+        """Switch to a rollback journal if no other connection has the file open (SQLite
+        refuses otherwise, and the load then runs in WAL); never wait for one to go."""
+        wait = int(self.scalar("PRAGMA busy_timeout"))
+        self.raw.execute("PRAGMA busy_timeout=0")
+        try:
+            return str(self.scalar("PRAGMA journal_mode=DELETE")).lower() == "delete"
+        except sqlite3.OperationalError:  # "database is locked": another connection is on it
+            return False
+        finally:
+            self.raw.execute(f"PRAGMA busy_timeout={wait}")
 
     def commit(self) -> None:
         self.raw.execute("COMMIT")
@@ -308,6 +353,13 @@ class _SqliteLoader(_Loader):
     def _reset(self) -> None:
         self.raw.execute("PRAGMA cache_size=-2000")
         self.raw.execute("PRAGMA temp_store=DEFAULT")
+        self.raw.execute("PRAGMA threads=0")
+        if self.wal:
+            self.raw.execute("PRAGMA synchronous=NORMAL")
+            # If someone opened the file meanwhile SQLite refuses; the load stands (committed
+            # or rolled back) and a node's next connection puts the file back in WAL.
+            with suppress(sqlite3.OperationalError):
+                self.raw.execute("PRAGMA journal_mode=WAL")
 
     def recorded_at_param(self) -> Any:
         # SQLAlchemy stores DateTime on SQLite as naive ISO text; we store UTC the same way.
@@ -335,62 +387,98 @@ class _SqliteLoader(_Loader):
         self.raw.execute("DROP TABLE population_new_codes")
         return {str(r[0]) for r in rows}
 
-    def write_residents(self, batch: pa.Table) -> None:
-        # Binding parameters is most of the cost of executemany, so rows are grouped by kind
-        # and change reason, and within a group a column that is constant (all NULL for the
-        # foreign items of nationals, lg_code, status ...) becomes a literal and a column
-        # equal to an earlier one (change_date = entry_date) reuses its parameter.
-        group = pc.binary_join_element_wise(
-            batch.column("kind"), batch.column("change_reason"), "|"
-        )
-        for key in pc.unique(group).to_pylist():
-            self._insert_group(batch.filter(pc.equal(group, key)))
-
-    def _insert_group(self, part: pa.Table) -> None:
+    def prepare(self, batch: pa.Table) -> tuple[str, list[list[Any]]]:
+        # Python's sqlite3 spends most of executemany binding parameters, and a None costs
+        # five times a string (it goes through the adapter lookup). So a column that is
+        # constant (lg_code, status, all NULL ...) becomes a literal, a column equal to an
+        # earlier one (change_date = entry_date) reuses its parameter, a NULL is bound as the
+        # integer 0 and turned back by NULLIF(?, 0) (no TEXT value equals the integer 0), and
+        # the values of a column with few distinct ones (sex, 続柄, a household's address)
+        # are shared objects, whose UTF-8 form sqlite3 then encodes once.
         values: list[str] = []
         bound: list[pa.Array] = []
-        for position, column in enumerate(part.columns):
+        lists: list[list[Any]] = []
+        for position, column in enumerate(batch.columns):
             array = column.combine_chunks()
             if pa.types.is_date32(array.type):
                 array = array.cast(pa.string())  # ISO dates, as SQLAlchemy stores them
-            # The id is always bound: it is what makes every row a row, even a group of one.
-            literal = None if position == 0 else _sqlite_literal(array)
+            if position == 0:  # the id is always bound: it makes every row a row
+                values.append("?1")
+                bound.append(array)
+                lists.append(array.to_numpy().tolist())
+                continue
+            literal, python = _sqlite_values(array)
             if literal is not None:
                 values.append(literal)
                 continue
             same = next((i for i, b in enumerate(bound) if b.equals(array)), None)
             if same is None:
                 bound.append(array)
+                lists.append(python)
                 same = len(bound) - 1
-            values.append(f"?{same + 1}")
-        rows = zip(*(a.to_numpy(zero_copy_only=False).tolist() for a in bound), strict=True)
-        self.raw.executemany(
+            mark = f"?{same + 1}"
+            values.append(f"NULLIF({mark}, 0)" if array.null_count else mark)
+        sql = (
             f"INSERT INTO residents (id, {', '.join(REGISTER_COLUMNS)}) "
-            f"VALUES ({', '.join(values)})",
-            rows,
+            f"VALUES ({', '.join(values)})"
+        )
+        return sql, lists
+
+    def write(self, batch: pa.Table, prepared: tuple[str, list[list[Any]]]) -> None:
+        sql, lists = prepared
+        self.raw.executemany(sql, zip(*lists, strict=True))
+        # History (version 1) and pool rows of the residents just written, derived inside
+        # SQLite: cheaper than binding every value a second time.
+        ids = batch.column("id")
+        low, high = ids[0].as_py(), ids[len(ids) - 1].as_py()
+        items = ", ".join(REGISTER_COLUMNS)
+        self.raw.execute(
+            f"INSERT INTO resident_history (id, resident_id, {items}, recorded_at) "
+            f"SELECT id + ?, id, {items}, ? FROM residents WHERE id BETWEEN ? AND ?",
+            (self.history_offset, self.recorded_at_param(), low, high),
+        )
+        self.raw.execute(
+            "INSERT INTO resident_code_pool (resident_code, lg_code, state, state_changed_at) "
+            "SELECT resident_code, lg_code, 'issued', ? FROM residents "
+            "WHERE id BETWEEN ? AND ? ORDER BY resident_code",
+            (self.recorded_at_param(), low, high),
         )
 
 
-def _sqlite_literal(array: pa.Array) -> str | None:
-    """SQL literal for a column with one value throughout (NULL, a string, an integer)."""
-    if array.null_count == len(array):
-        return "NULL"
-    if array.null_count or pc.count_distinct(array).as_py() != 1:
-        return None
-    value = array[0].as_py()
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return None
+_NULL_MARK = 0
+"""Bound in place of NULL (see ``write_residents``); text columns never hold an integer."""
+
+
+def _sqlite_values(array: pa.Array) -> tuple[str | None, list[Any]]:
+    """A literal for a column with one value throughout, else its values to bind."""
+    n = len(array)
+    if array.null_count == n:
+        return "NULL", []
+    encoded = pc.dictionary_encode(array)
+    distinct = len(encoded.dictionary)
+    if distinct == 1 and array.null_count == 0:
+        value = encoded.dictionary[0].as_py()
+        if isinstance(value, str):
+            return "'" + value.replace("'", "''") + "'", []
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value), []
+    if distinct * 2 <= n:  # shared objects: one str per distinct value
+        table = np.array([*encoded.dictionary.to_pylist(), _NULL_MARK], dtype=object)
+        indices = encoded.indices.fill_null(distinct).to_numpy()
+        return None, table[indices].tolist()
+    if array.null_count == 0:
+        return None, array.to_pylist()
+    objects = array.to_numpy(zero_copy_only=False)
+    objects[~array.is_valid().to_numpy(zero_copy_only=False)] = _NULL_MARK
+    return None, objects.tolist()
 
 
 class _PostgresLoader(_Loader):
     placeholder = "%s"
 
     def begin(self) -> None:
+        # Index builds sort in memory rather than in temporary files (this transaction only).
+        self.raw.execute(f"SET LOCAL maintenance_work_mem = '{POSTGRES_MAINTENANCE_MEM}'")
         # Readers go on; other writers of these tables wait until the load commits, so the
         # ids and household numbers read below stay ours.
         self.raw.execute(
@@ -411,11 +499,14 @@ class _PostgresLoader(_Loader):
 
     def deferred_constraints(self, table: str) -> list[tuple[str, str]]:
         # A foreign key is checked per row with a row lock on the referenced row; re-adding
-        # it after the load checks every row with one join.
+        # it after the load checks every row with one join. The pool's primary key (no
+        # foreign key points at it) is a million random inserts into its index during the
+        # load, and one sorted build after it.
+        kinds = ("f", "p") if table == "resident_code_pool" else ("f",)
         rows = self.raw.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = to_regclass(%s) AND contype = 'f' ORDER BY conname",
-            (table,),
+            "WHERE conrelid = to_regclass(%s) AND contype = ANY(%s) ORDER BY conname",
+            (table, list(kinds)),
         ).fetchall()
         return [
             (
@@ -437,18 +528,41 @@ class _PostgresLoader(_Loader):
         self.raw.execute("DROP TABLE population_new_codes")
         return {str(r[0]) for r in rows}
 
-    def write_residents(self, batch: pa.Table) -> None:
-        buffer = io.BytesIO()
-        pacsv.write_csv(
-            batch,
-            buffer,
-            write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+    prefetch = True  # pyarrow encodes the next batch while the server takes this one
+
+    def prepare(self, batch: pa.Table) -> tuple[list[Any], list[Any]]:
+        n = batch.num_rows
+        stamp = self.recorded_at - _PG_EPOCH
+        micros = (stamp.days * 86_400 + stamp.seconds) * 1_000_000 + stamp.microseconds
+        pool = pa.table(
+            [
+                batch.column("resident_code"),
+                batch.column("lg_code"),
+                pa.repeat(pa.scalar("issued"), n),
+                pa.array(np.full(n, micros, dtype=np.int64), pa.timestamp("us", "UTC")),
+            ],
+            names=["resident_code", "lg_code", "state", "state_changed_at"],
+        ).sort_by("resident_code")  # fewer page splits where the primary key is kept
+        return _binary_copy(batch), _binary_copy(pool)
+
+    def write(self, batch: pa.Table, prepared: tuple[list[Any], list[Any]]) -> None:
+        residents, pool = prepared
+        items = ", ".join(REGISTER_COLUMNS)
+        self._copy(f"residents (id, {items})", residents)
+        # History rows are copies of the residents just written: INSERT … SELECT spares the
+        # server a second parse of the same text (measured faster than a COPY of them).
+        ids = batch.column("id")
+        self.raw.execute(
+            f"INSERT INTO resident_history (id, resident_id, {items}, recorded_at) "
+            f"SELECT id + %s, id, {items}, %s FROM residents WHERE id BETWEEN %s AND %s",
+            (self.history_offset, self.recorded_at, ids[0].as_py(), ids[len(ids) - 1].as_py()),
         )
-        columns = ", ".join(["id", *REGISTER_COLUMNS])
-        with self.raw.cursor().copy(
-            f"COPY residents ({columns}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
-            copy.write(buffer.getbuffer())
+        self._copy("resident_code_pool (resident_code, lg_code, state, state_changed_at)", pool)
+
+    def _copy(self, target: str, data: list[Any]) -> None:
+        with self.raw.cursor().copy(f"COPY {target} FROM STDIN WITH (FORMAT binary)") as copy:
+            for part in data:
+                copy.write(part)
 
     def finish(self) -> None:
         for name in ("residents", "resident_history"):
@@ -456,3 +570,62 @@ class _PostgresLoader(_Loader):
                 f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                 f"(SELECT max(id) FROM {name}))"
             )
+
+
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01 in days since 1970-01-01
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
+_COPY_TRAILER = b"\xff\xff"
+_NULL_FIELD = b"\xff\xff\xff\xff"
+
+
+def _binary_copy(table: pa.Table) -> list[Any]:
+    """The rows of ``table`` in PostgreSQL's binary COPY format, built column-wise in C.
+
+    The server then parses no text (CSV, dates): measured 4.2 s of backend CPU per million
+    residents instead of 6.9 s with CSV. A field is its big-endian length and its bytes, a
+    row the field count and its fields; the rows of a binary array joined without a
+    separator lie back to back in its data buffer, which is what COPY reads.
+    """
+    n = table.num_rows
+    count = pa.repeat(pa.scalar(np.array([table.num_columns], ">i2").tobytes()), n)
+    fields = [_binary_field(column.combine_chunks()) for column in table.columns]
+    rows = pc.binary_join_element_wise(count, *fields, b"")
+    _, offsets, data = rows.buffers()
+    ends = np.frombuffer(offsets, np.int32, count=n + 1, offset=rows.offset * 4)
+    return [_COPY_HEADER, data[int(ends[0]) : int(ends[-1])], _COPY_TRAILER]
+
+
+def _binary_field(array: pa.Array) -> pa.Array:
+    n = len(array)
+    if pa.types.is_date32(array.type):  # date: int4 days since 2000-01-01
+        days = array.cast(pa.int32()).fill_null(0).to_numpy() - _PG_EPOCH_DAYS
+        field = _with_length(_big_endian(days, ">i4"), 4, n)
+    elif pa.types.is_timestamp(array.type):  # timestamptz: int8 microseconds since 2000
+        micros = array.cast(pa.int64()).fill_null(0).to_numpy()
+        field = _with_length(_big_endian(micros, ">i8"), 8, n)
+    elif pa.types.is_integer(array.type):  # int4 / int8
+        width = 4 if array.type.bit_width <= 32 else 8
+        values = array.fill_null(0).to_numpy()
+        field = _with_length(_big_endian(values, f">i{width}"), width, n)
+    else:  # text, varchar: the UTF-8 bytes
+        raw = array.cast(pa.binary())
+        lengths = pc.binary_length(raw).fill_null(0).to_numpy()
+        field = pc.binary_join_element_wise(_big_endian(lengths, ">i4"), raw.fill_null(b""), b"")
+    if array.null_count:
+        field = pc.if_else(array.is_valid(), field, pa.scalar(_NULL_FIELD, pa.binary()))
+    return field
+
+
+def _with_length(values: pa.Array, width: int, n: int) -> pa.Array:
+    prefix = pa.repeat(pa.scalar(width.to_bytes(4, "big"), pa.binary()), n)
+    return pc.binary_join_element_wise(prefix, values, b"")
+
+
+def _big_endian(values: Any, dtype: str) -> pa.Array:
+    """Fixed-width big-endian bytes of integers, one binary value each."""
+    raw = np.ascontiguousarray(np.asarray(values).astype(dtype))
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(raw.itemsize), len(raw), [None, pa.py_buffer(raw)]
+    )
+    return fixed.cast(pa.binary())
