@@ -6,8 +6,9 @@ verified and sequenced, carried by the in-process transport.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jukinet.clock import Clock
@@ -16,7 +17,10 @@ from jukinet.net.pki import NetworkPKI
 from jukinet.net.transport import InProcessTransport, Transport
 from jukinet.nodes.node import Node, node_credentials
 from jukinet.nodes.roles import MunicipalNode, build_municipal, build_national, build_prefectural
+from jukinet.ops.logging import get_logger
 from jukinet.store.db import make_engine, sqlite_url
+
+log = get_logger("jukinet.nodes.embedded")
 
 
 def open_pki(home: Path, clock: Clock) -> NetworkPKI:
@@ -27,12 +31,17 @@ def open_pki(home: Path, clock: Clock) -> NetworkPKI:
     return NetworkPKI.init(directory, clock.now())
 
 
+IDLE_SECONDS = 0.05
+
+
 @dataclass
 class EmbeddedNetwork:
     national: Node
     prefecture: Node
     municipal: list[MunicipalNode]
     transport: InProcessTransport
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def nodes(self) -> list[Node]:
@@ -55,14 +64,55 @@ class EmbeddedNetwork:
         return total
 
     def start(self, heartbeat_seconds: float = 10.0) -> None:
+        """Deliver for every node from one thread, and send heartbeats from another.
+
+        One delivery thread, not one per node: the in-process transport applies a message in
+        the sender's thread, so per-node threads would only queue up on the receivers'
+        database locks and the interpreter lock.
+        """
+        wake = threading.Event()
         for node in self.nodes:
-            node.start(heartbeat_seconds)
+            node.outbox.wake = wake  # any enqueue anywhere wakes the one delivery thread
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._deliver, args=(wake,), name="delivery", daemon=True),
+            threading.Thread(
+                target=self._heartbeats, args=(heartbeat_seconds,), name="heartbeat", daemon=True
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _deliver(self, wake: threading.Event) -> None:
+        while not self._stop.is_set():
+            moved = 0
+            for node in self.nodes:
+                try:
+                    moved += node.worker.run_once()
+                except Exception:  # keep delivering: one bad pass must not stop the network
+                    log.exception("delivery_pass_failed", node=node.name)
+            if moved == 0:
+                wake.wait(IDLE_SECONDS)
+                wake.clear()
+
+    def _heartbeats(self, every: float) -> None:
+        while not self._stop.wait(every):
+            for node in self.nodes:
+                try:
+                    node.send_heartbeats()
+                except Exception:  # monitoring must never stop the network
+                    log.exception("heartbeat_failed", node=node.name)
 
     def stop(self) -> None:
+        self._stop.set()
         for node in self.nodes:
-            node.stop()
+            node.outbox.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []
 
     def dispose(self) -> None:
+        self.stop()
         for node in self.nodes:
             node.dispose()
 

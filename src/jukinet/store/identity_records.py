@@ -52,6 +52,16 @@ class Tier:
         return select(self.current).where(*self._by_key())
 
     @cached_property
+    def select_currents(self) -> Select[Any]:
+        """The current rows of a list of codes (``key_codes``, expanding) in the tenant."""
+        query = select(self.current).where(
+            self.current.c.resident_code.in_(bindparam("key_codes", expanding=True))
+        )
+        if self.tenant_column is not None:
+            query = query.where(self.current.c[self.tenant_column] == bindparam("key_tenant"))
+        return query
+
+    @cached_property
     def mark_superseded(self) -> Update:
         """Mark the row of a code given up in a resident-code change (parameters b_*)."""
         query = (
@@ -153,12 +163,8 @@ def _currents(
 ) -> dict[str, IdentityRecord]:
     found: dict[str, IdentityRecord] = {}
     for i in range(0, len(codes), LOOKUP_CHUNK):
-        rows = conn.execute(
-            select(tier.current).where(
-                tier.current.c.resident_code.in_(codes[i : i + LOOKUP_CHUNK]),
-                *tier.tenant_filter(tier.current, tenant),
-            )
-        )
+        chunk = codes[i : i + LOOKUP_CHUNK]
+        rows = conn.execute(tier.select_currents, {"key_codes": chunk, "key_tenant": tenant})
         found.update((r.resident_code, row_to_record(r)) for r in rows)
     return found
 
