@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from jukinet.store.db import make_engine, sqlite_url
 from jukinet.store.migrate import upgrade
-from jukinet.store.tables import metadata
+from jukinet.store.schema import metadata
 
 PG_ADMIN_URL = os.environ.get(
     "JUKINET_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 from jukinet.store.migrate import heads, upgrade
-from jukinet.store.tables import metadata
+from jukinet.store.schema import metadata
 
 
 def test_single_head() -> None:

@@ -1,0 +1,10 @@
+"""Every table module of the project, imported so that ``metadata`` knows all tables.
+
+Table modules declare their tables on ``jukinet.store.tables.metadata``; migrations and tests
+import this module (not the table modules one by one) to see the whole schema.
+"""
+
+from jukinet.store import tables
+from jukinet.store.tables import metadata
+
+__all__ = ["metadata", "tables"]
