@@ -67,6 +67,15 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """A migrated, empty PostgreSQL database, for behaviour only PostgreSQL has."""
+    eng = make_engine(postgres_url)
+    _truncate_all(eng)
+    yield eng
+    eng.dispose()
+
+
 def _truncate_all(eng: Engine) -> None:
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with eng.begin() as conn:

@@ -14,3 +14,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JUKINET_")
 
     home: Path = Field(default=Path("var"), description="data directory (JUKINET_HOME)")
+    operators_db: str | None = Field(
+        default=None,
+        description="database URL of the operator directory (default: HOME/operators.db)",
+    )
+    webauthn_rp_id: str = Field(default="localhost", description="WebAuthn relying party id")
+    webauthn_rp_name: str = Field(default="住基ネット", description="WebAuthn relying party name")
+    webauthn_origins: list[str] = Field(
+        default=["http://localhost:8000"],
+        description="origins the operators' browsers use (JSON list in the environment)",
+    )

@@ -16,7 +16,6 @@ from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.register import NewEntry
 from jukinet.interfaces.api.app import create_app
 from jukinet.interfaces.api.deps import services_of
-from jukinet.interfaces.cli import common
 from jukinet.interfaces.cli.app import app as cli
 from jukinet.nodes.demo import DEMO_MUNICIPALITIES
 from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
@@ -191,9 +190,8 @@ def test_check_consistency_reports_unresolvable(network: EmbeddedNetwork, home: 
 
 
 def test_status_command_lists_every_node(
-    network: EmbeddedNetwork, home: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+    network: EmbeddedNetwork, home: Path, clock: FixedClock
 ) -> None:
-    monkeypatch.setattr(common.console, "width", 200)  # CI has no terminal to size the table
     network.transport.down.add("prefecture")
     network.municipality(KAMAKURA).register(KAMAKURA).record(birth("佐藤　一郎"))
     network.drain()

@@ -19,6 +19,8 @@ class MessageType(StrEnum):
     POOL_ALLOCATION = "pool_allocation"
     MOVE_IN_NOTICE = "move_in_notice"
     HEARTBEAT = "heartbeat"
+    CRL_UPDATE = "crl_update"  # the newest CRL of an issuing CA
+    POLICY_UPDATE = "policy_update"  # the newest signed crypto policy
 
 
 UNSEQUENCED = frozenset({MessageType.HEARTBEAT})
@@ -55,6 +57,10 @@ ALLOWED: frozenset[tuple[MessageType, Role, Role]] = frozenset(
         (MessageType.MOVE_IN_NOTICE, Role.MUNICIPALITY, Role.MUNICIPALITY),
         (MessageType.HEARTBEAT, Role.MUNICIPALITY, Role.NATIONAL),
         (MessageType.HEARTBEAT, Role.PREFECTURE, Role.NATIONAL),
+        (MessageType.CRL_UPDATE, Role.NATIONAL, Role.PREFECTURE),
+        (MessageType.CRL_UPDATE, Role.NATIONAL, Role.MUNICIPALITY),
+        (MessageType.POLICY_UPDATE, Role.NATIONAL, Role.PREFECTURE),
+        (MessageType.POLICY_UPDATE, Role.NATIONAL, Role.MUNICIPALITY),
     }
 )
 """(type, sender role, receiver role) triples the network accepts; anything else is refused."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -38,12 +39,16 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from jukinet.domain.errors import RuleViolation
 
 __all__ = [
+    "RECIPIENTS_PURPOSE",
+    "AlgorithmGate",
     "CertificateAuthority",
+    "CertificateInfo",
     "KeyFamily",
     "NetworkPKI",
     "NodeCredentials",
     "NodeIdentity",
     "PKIError",
+    "Revocation",
     "SignatureAlgorithm",
     "SignatureError",
     "SigningKey",
@@ -354,6 +359,10 @@ CLOCK_SKEW: Final = timedelta(minutes=5)
 ROOT_NAME: Final = "jukinet network root CA"
 NODES_PURPOSE: Final = "nodes"
 NODES_CA_NAME: Final = "jukinet node issuing CA"
+RECIPIENTS_PURPOSE: Final = "recipients"
+RECIPIENTS_CA_NAME: Final = "jukinet recipient issuing CA"
+CRL_VALIDITY: Final = timedelta(days=7)
+"""A CRL's nextUpdate: nodes keep the newest one they were sent regardless (push, not pull)."""
 DEFAULT_HOSTS: Final = ("localhost", "127.0.0.1")
 
 
@@ -539,6 +548,91 @@ class CertificateAuthority:
                 (x509.SubjectAlternativeName(names), False),
             ],
         )
+
+    def issue_crl(
+        self,
+        revoked: Sequence[Revocation],
+        number: int,
+        now: datetime,
+        validity: timedelta = CRL_VALIDITY,
+    ) -> x509.CertificateRevocationList:
+        """A complete CRL of this CA (RFC 5280: AKI and CRL number, signed like its certs)."""
+        start = _utc(now)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(start)
+            .next_update(start + validity)
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key()),
+                critical=False,
+            )
+        )
+        for entry in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(entry.serial)
+                .revocation_date(entry.revoked_at)
+                .add_extension(x509.CRLReason(x509.ReasonFlags(entry.reason)), critical=False)
+                .build()
+            )
+        return builder.sign(self.private_key, hashes.SHA256())
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One entry of a CA's revoked list (kept by the national center next to the CA key)."""
+
+    serial: int
+    fingerprint: str
+    node_id: str
+    revoked_at: datetime
+    reason: str = x509.ReasonFlags.unspecified.value
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": str(self.serial),
+            "fingerprint": self.fingerprint,
+            "node_id": self.node_id,
+            "revoked_at": self.revoked_at.isoformat(),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Revocation:
+        return cls(
+            int(data["serial"]),
+            str(data["fingerprint"]),
+            str(data["node_id"]),
+            datetime.fromisoformat(data["revoked_at"]),
+            str(data["reason"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """A certificate the PKI issued, as ``jukinet pki list`` and migration status show it."""
+
+    node_id: str
+    role: str
+    purpose: str
+    algorithm: SignatureAlgorithm
+    key_bits: int
+    not_after: datetime
+    fingerprint: str
+    serial: int
+    current: bool
+    """False for a certificate replaced by a renewal (still valid until it expires)."""
+    revoked: bool
+
+    @property
+    def key_description(self) -> str:
+        family = _FAMILY[self.algorithm]
+        return f"RSA-{self.key_bits}" if family is KeyFamily.RSA else str(family)
+
+    def expires_within(self, now: datetime, days: int) -> bool:
+        return self.not_after <= now + timedelta(days=days)
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -775,8 +869,186 @@ class NetworkPKI:
         """Trust the root and every issuing CA of this PKI."""
         return TrustStore([self.root.certificate], [ca.certificate for ca in self.issuers.values()])
 
+    def ensure_issuer(self, purpose: str, name: str, now: datetime) -> CertificateAuthority:
+        """The issuing CA for ``purpose``, created if missing (``pki init`` adds recipients)."""
+        if purpose in self.issuers:
+            return self.issuers[purpose]
+        return self.issue_intermediate(name, purpose, now=now)
+
+    def purpose_of(self, cert: x509.Certificate) -> str:
+        """Which issuing CA signed ``cert`` (matched by key identifier)."""
+        aki = _aki(cert)
+        for purpose, ca in self.issuers.items():
+            if aki is not None and aki == _ski(ca.certificate):
+                return purpose
+        raise PKIError(f"{cert.subject.rfc4514_string()} was not issued by this PKI")
+
+    # --- renewal and revocation (the national center operates the CA) ---------------------
+
+    def renew_node(
+        self,
+        node_id: str,
+        algorithm: SignatureAlgorithm | str | None = None,
+        now: datetime | None = None,
+        *,
+        rsa_key_size: int = 2048,
+        validity: timedelta = NODE_VALIDITY,
+    ) -> NodeCredentials:
+        """A new key and certificate for a node (same role, hosts and issuer; ``algorithm``
+        defaults to the current one). The old certificate is kept under ``previous/`` and is
+        *not* revoked: messages it already signed keep verifying through the overlap, until
+        it expires, is revoked, or the crypto policy retires its algorithm. Its private key
+        is not kept."""
+        old = self.credentials(node_id)
+        directory = self.node_dir(node_id)
+        previous = directory / "previous"
+        previous.mkdir(exist_ok=True, mode=0o700)
+        _write_file(
+            previous / f"{old.fingerprint}.pem",
+            _cert_pem(old.certificate),
+            private=False,
+            exclusive=False,
+        )
+        _write_file(
+            previous / f"{old.fingerprint}.algorithm",
+            f"{old.algorithm}\n".encode(),
+            private=False,
+            exclusive=False,
+        )
+        san = old.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        hosts = [*san.get_values_for_type(x509.DNSName)]
+        hosts += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+        return self.issue_node(
+            node_id,
+            old.role,
+            algorithm or old.algorithm,
+            now,
+            rsa_key_size=rsa_key_size,
+            validity=validity,
+            hosts=hosts,
+            overwrite=True,
+            purpose=self.purpose_of(old.certificate),
+        )
+
+    def _revoked_path(self, purpose: str) -> Path:
+        return self.ca_dir / f"{purpose}-revoked.json"
+
+    def _revoked_state(self, purpose: str) -> tuple[int, list[Revocation]]:
+        path = self._revoked_path(purpose)
+        if not path.exists():
+            return 0, []
+        data = json.loads(path.read_text())
+        return int(data["crl_number"]), [Revocation.from_json(r) for r in data["revoked"]]
+
+    def _write_revoked_state(self, purpose: str, number: int, revoked: list[Revocation]) -> None:
+        data = {"crl_number": number, "revoked": [r.to_json() for r in revoked]}
+        _write_file(
+            self._revoked_path(purpose),
+            json.dumps(data, indent=1).encode(),
+            private=False,
+            exclusive=False,
+        )
+
+    def revoked(self, purpose: str = NODES_PURPOSE) -> list[Revocation]:
+        """The revoked list of one issuing CA."""
+        return self._revoked_state(purpose)[1]
+
+    def revoke(
+        self,
+        node_id: str,
+        now: datetime,
+        *,
+        fingerprint: str | None = None,
+        reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
+    ) -> Revocation:
+        """Put a node's current certificate (or the one with ``fingerprint``, e.g. a replaced
+        one) on its CA's revoked list. Publish and distribute a CRL for nodes to see it."""
+        matches = [c for c in self.certificates() if c.node_id == node_id]
+        if fingerprint is None:
+            matches = [c for c in matches if c.current]
+        else:
+            matches = [c for c in matches if c.fingerprint == fingerprint]
+        if not matches:
+            what = f"certificate {fingerprint}" if fingerprint else "current certificate"
+            raise PKIError(f"no {what} for node {node_id}")
+        info = matches[0]
+        number, revoked = self._revoked_state(info.purpose)
+        if any(r.serial == info.serial for r in revoked):
+            raise PKIError(f"certificate {info.fingerprint} of {node_id} is already revoked")
+        entry = Revocation(info.serial, info.fingerprint, node_id, _utc(now), reason.value)
+        self._write_revoked_state(info.purpose, number, [*revoked, entry])
+        return entry
+
+    def publish_crl(
+        self, purpose: str = NODES_PURPOSE, now: datetime | None = None
+    ) -> x509.CertificateRevocationList:
+        """A new CRL (the next CRL number) of one issuing CA, written to ``ca/<purpose>-ca.crl``."""
+        number, revoked = self._revoked_state(purpose)
+        crl = self.issuers[purpose].issue_crl(revoked, number + 1, now or datetime.now(UTC))
+        self._write_revoked_state(purpose, number + 1, revoked)
+        _write_file(
+            self.ca_dir / f"{purpose}-ca.crl",
+            crl.public_bytes(serialization.Encoding.PEM),
+            private=False,
+            exclusive=False,
+        )
+        return crl
+
+    def certificates(self) -> list[CertificateInfo]:
+        """Every node and recipient certificate on disk, current and replaced ones."""
+        revoked = {r.fingerprint for purpose in self.issuers for r in self.revoked(purpose)}
+        found: list[CertificateInfo] = []
+        for directory in sorted((self.directory / "nodes").glob("*")):
+            if not (directory / "cert.pem").exists():
+                continue
+            found.append(self._info(directory / "cert.pem", directory / "algorithm", revoked, True))
+            for pem in sorted((directory / "previous").glob("*.pem")):
+                found.append(self._info(pem, pem.with_suffix(".algorithm"), revoked, False))
+        return found
+
+    def _info(
+        self, pem: Path, algorithm_file: Path, revoked: set[str], current: bool
+    ) -> CertificateInfo:
+        cert = _load_certs(pem)[0]
+        der = cert.public_bytes(serialization.Encoding.DER)
+        key = cert.public_key()
+        identity = node_identity(cert)
+        if algorithm_file.exists():
+            algorithm = SignatureAlgorithm(algorithm_file.read_text().strip())
+        else:
+            algorithm = algorithm_of(key)  # type: ignore[arg-type]
+        fp = fingerprint(der)
+        return CertificateInfo(
+            node_id=identity.node_id,
+            role=identity.role,
+            purpose=self.purpose_of(cert),
+            algorithm=algorithm,
+            key_bits=key_size_bits(key),  # type: ignore[arg-type]
+            not_after=cert.not_valid_after_utc,
+            fingerprint=fp,
+            serial=cert.serial_number,
+            current=current,
+            revoked=fp in revoked,
+        )
+
+    def expiring(self, now: datetime, within_days: int) -> list[CertificateInfo]:
+        """Current, unrevoked certificates that expire within ``within_days`` (renew them)."""
+        return [
+            c
+            for c in self.certificates()
+            if c.current and not c.revoked and c.expires_within(now, within_days)
+        ]
+
 
 # --- verification --------------------------------------------------------------------------
+
+
+class AlgorithmGate(Protocol):
+    """What the crypto policy looks like to the trust store (``jukinet.net.policy``)."""
+
+    def check(self, algorithm: str, key_bits: int, at: datetime) -> None:
+        """Raise :class:`SignatureError` naming the algorithm and its cutoff if refused."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -787,6 +1059,7 @@ class _Verified:
     fingerprint: str
     public_key: Any
     family: KeyFamily
+    key_bits: int
     not_before: datetime
     not_after: datetime
     chain_not_before: datetime
@@ -817,8 +1090,10 @@ class TrustStore:
 
     Chain validation (``PolicyBuilder``) is the expensive step, so its result is cached per
     certificate with the window in which the whole chain is valid; a cache hit costs a dict
-    lookup, a revocation-set lookup and two datetime comparisons. Revocation is checked via
-    ``revoked_fingerprints`` (a hook for the later CRL/revocation-message work).
+    lookup, a revocation-set lookup and two datetime comparisons. Revocation: the newest CRL
+    of each issuing CA (:meth:`apply_crl`, which empties the cache so every certificate is
+    checked against it again) and ``revoked_fingerprints``. ``policy`` (the node's crypto
+    policy) is consulted on every message, before the signature is checked.
     """
 
     MAX_CACHE: Final = 100_000
@@ -842,6 +1117,9 @@ class TrustStore:
         }
         self._cache: dict[bytes, _Verified] = {}
         self._by_fingerprint: dict[str, bytes] = {}
+        self.policy: AlgorithmGate | None = None
+        self._crl_numbers: dict[bytes, int] = {}
+        self._revoked_serials: dict[bytes, dict[int, tuple[datetime, str, int]]] = {}
 
     @classmethod
     def from_certificates(cls, certs: Iterable[x509.Certificate]) -> TrustStore:
@@ -873,6 +1151,46 @@ class TrustStore:
         """Refuse this certificate from now on (revocation hook)."""
         self.revoked_fingerprints.add(fp)
 
+    def crl_number(self, crl: x509.CertificateRevocationList) -> int:
+        try:
+            return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+        except x509.ExtensionNotFound:
+            raise SignatureError("malformed_crl", "CRL has no CRL number", "crl") from None
+
+    def apply_crl(self, crl: x509.CertificateRevocationList) -> bool:
+        """Refuse the certificates this CRL lists, if it is signed by a trusted issuing CA and
+        newer than the one installed; returns whether it was installed."""
+        try:
+            aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        except x509.ExtensionNotFound:
+            raise SignatureError("malformed_crl", "CRL has no authority key id", "crl") from None
+        issuer_key = aki.value.key_identifier
+        issuer = next(
+            (c for c in (*self.intermediates, *self.roots) if issuer_key and _ski(c) == issuer_key),
+            None,
+        )
+        if issuer is None or issuer_key is None:
+            raise SignatureError(
+                "unknown_issuer", f"CRL from unknown issuer {crl.issuer.rfc4514_string()}", "crl"
+            )
+        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise SignatureError("bad_signature", "CRL signature invalid", "crl")
+        number = self.crl_number(crl)
+        if number <= self._crl_numbers.get(issuer_key, 0):
+            return False
+        revoked: dict[int, tuple[datetime, str, int]] = {}
+        for entry in crl:
+            try:
+                reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+            except x509.ExtensionNotFound:
+                reason = x509.ReasonFlags.unspecified
+            revoked[entry.serial_number] = (entry.revocation_date_utc, reason.value, number)
+        self._crl_numbers[issuer_key] = number
+        self._revoked_serials[issuer_key] = revoked
+        self._cache.clear()  # certificates verified before must meet the new CRL
+        self._by_fingerprint.clear()
+        return True
+
     def verify_signer(self, cert_der: bytes, at: datetime) -> NodeIdentity:
         """Validate the certificate's chain to a trusted root at ``at``; return who it is."""
         return self._verified(cert_der, at).identity
@@ -894,6 +1212,8 @@ class TrustStore:
             )
         if family is not entry.family:
             raise _mismatch(algorithm, entry.family)
+        if self.policy is not None:
+            self.policy.check(algorithm, entry.key_bits, at)
         _verify_checked(entry.public_key, algorithm, data, signature)
         return entry.identity
 
@@ -930,10 +1250,20 @@ class TrustStore:
                 f"certificate not yet valid (valid from {not_before.isoformat()})",
                 "certificate",
             )
-        if _aki(cert) not in self._known_issuers:
+        aki = _aki(cert)
+        if aki not in self._known_issuers:
             raise SignatureError(
                 "unknown_issuer",
                 f"unknown issuer {cert.issuer.rfc4514_string()}",
+                "certificate",
+            )
+        revocation = self._revoked_serials.get(aki, {}).get(cert.serial_number) if aki else None
+        if revocation is not None:
+            revoked_at, reason, number = revocation
+            raise SignatureError(
+                "revoked",
+                f"certificate {fp} of {cert.subject.rfc4514_string()} is revoked "
+                f"(since {revoked_at.isoformat()}, reason {reason}, CRL {number})",
                 "certificate",
             )
         verifier = PolicyBuilder().store(self._store).time(at).build_client_verifier()
@@ -952,6 +1282,7 @@ class TrustStore:
             fingerprint=fp,
             public_key=public_key,
             family=family,
+            key_bits=key_size_bits(public_key),  # type: ignore[arg-type]
             not_before=not_before,
             not_after=not_after,
             chain_not_before=max(c.not_valid_before_utc for c in chain),

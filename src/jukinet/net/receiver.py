@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -17,6 +18,7 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.net.envelope import EnvelopeError, OpenedMessage, open_message, peek
 from jukinet.net.messages import UNSEQUENCED, may_send, role_of
 from jukinet.net.pki import TrustStore
+from jukinet.net.policy import NetworkDocuments
 from jukinet.net.transport import Ack, AckStatus
 from jukinet.ops.logging import get_logger
 from jukinet.store.db import write_transaction
@@ -24,6 +26,12 @@ from jukinet.store.spine import advance_inbox_channel, lock_inbox_channel, recor
 
 Handler = Callable[[Connection, OpenedMessage, datetime], None]
 """Applies one message inside the receiving transaction (and may enqueue further messages)."""
+
+MessageAudit = Callable[[Connection, str, dict[str, Any], str | None], None]
+"""Told of every message's outcome (applied, duplicate, gap, refused, quarantined) with its
+unverified header and the reason, inside the receiving transaction (the audit log)."""
+
+_AUDIT_OUTCOME = {AckStatus.REJECTED: "quarantined"}
 
 log = get_logger("jukinet.net.receiver")
 
@@ -38,17 +46,29 @@ class Receiver:
         clock: Clock,
         hosted: Collection[str],
         handlers: dict[str, Handler],
+        *,
+        audit: MessageAudit | None = None,
     ) -> None:
         self.engine = engine
         self.trust = trust
         self.clock = clock
         self.hosted = set(hosted)
         self.handlers = handlers
+        # The crypto policy and CRLs this node holds are enforced by its trust store on every
+        # message from the first one on (a fresh node runs the built-in default policy).
+        self.documents = NetworkDocuments(trust)
+        self.documents.install_from(engine)
+        self.audit = audit
 
     def receive(self, wires: Sequence[bytes]) -> list[Ack]:
         now = self.clock.now()
         with write_transaction(self.engine) as conn:
-            return [self._receive_one(conn, wire, now) for wire in wires]
+            acks = [self._receive_one(conn, wire, now) for wire in wires]
+            if self.audit is not None:
+                for wire, ack in zip(wires, acks, strict=True):
+                    outcome = _AUDIT_OUTCOME.get(ack.status, ack.status.value)
+                    self.audit(conn, outcome, peek(wire), ack.reason)
+            return acks
 
     def _refuse(self, conn: Connection, wire: bytes, reason: str, now: datetime) -> Ack:
         header = peek(wire)

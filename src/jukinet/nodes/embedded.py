@@ -11,14 +11,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+
 from jukinet.clock import Clock
 from jukinet.net.messages import NATIONAL_NODE, PREFECTURE_NODE, Role, municipal_node
-from jukinet.net.pki import NetworkPKI
+from jukinet.net.pki import NODES_PURPOSE, NetworkPKI, NodeCredentials
+from jukinet.net.policy import CryptoPolicy
 from jukinet.net.transport import InProcessTransport, Transport
 from jukinet.nodes.node import Node, node_credentials
-from jukinet.nodes.roles import MunicipalNode, build_municipal, build_national, build_prefectural
+from jukinet.nodes.roles import (
+    MunicipalNode,
+    build_municipal,
+    build_national,
+    build_prefectural,
+    distribution,
+    replace_credentials,
+)
 from jukinet.ops.logging import get_logger
-from jukinet.store.db import make_engine, sqlite_url
+from jukinet.store.db import make_engine, sqlite_url, write_transaction
 
 log = get_logger("jukinet.nodes.embedded")
 
@@ -52,6 +62,36 @@ class EmbeddedNetwork:
             if lg_code in m.registers:
                 return m
         raise KeyError(lg_code)
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [node_id for node in self.nodes for node_id in node.node_ids]
+
+    def rekey(self, creds: NodeCredentials) -> None:
+        """Switch the node hosting ``creds.node_id`` to renewed credentials while running."""
+        for m in self.municipal:
+            if creds.node_id in m.node.credentials:
+                m.rekey(creds)
+                return
+        for node in (self.national, self.prefecture):
+            if creds.node_id in node.credentials:
+                replace_credentials(node, creds)
+                return
+        raise KeyError(creds.node_id)
+
+    def publish_crl(self, crl: x509.CertificateRevocationList, purpose: str = NODES_PURPOSE) -> int:
+        """The national center enforces the CRL and queues it for every other node."""
+        with write_transaction(self.national.engine) as conn:
+            return distribution(self.national).publish_crl(
+                conn, crl, purpose, self.node_ids, self.national.clock.now()
+            )
+
+    def publish_policy(self, policy: CryptoPolicy) -> int:
+        """The national center signs, enforces and queues a new crypto policy for every node."""
+        with write_transaction(self.national.engine) as conn:
+            return distribution(self.national).publish_policy(
+                conn, policy, self.node_ids, self.national.clock.now()
+            )
 
     def drain(self, max_rounds: int = 1000) -> int:
         """Deliver until every outbox is empty or only waiting for backoff (tests, seeding)."""
@@ -100,6 +140,7 @@ class EmbeddedNetwork:
             for node in self.nodes:
                 try:
                     node.send_heartbeats()
+                    node.checkpoint_audit()
                 except Exception:  # monitoring must never stop the network
                     log.exception("heartbeat_failed", node=node.name)
 
@@ -150,19 +191,19 @@ def build_embedded(
     carrier = wrap(in_process) if wrap else in_process
     pki = open_pki(home, clock)
     home.mkdir(parents=True, exist_ok=True)
-    trust = pki.trust_store()
     now = clock.now()
+    # One trust store per node: each enforces the CRLs and policy that have reached it.
     national = build_national(
         make_engine(url("national")),
         node_credentials(pki, NATIONAL_NODE, Role.NATIONAL, now),
-        trust,
+        pki.trust_store(),
         clock,
         carrier,
     )
     prefecture = build_prefectural(
         make_engine(url("prefecture")),
         node_credentials(pki, PREFECTURE_NODE, Role.PREFECTURE, now),
-        trust,
+        pki.trust_store(),
         clock,
         carrier,
     )
@@ -171,7 +212,7 @@ def build_embedded(
             lg_code,
             make_engine(url(lg_code)),
             [node_credentials(pki, municipal_node(lg_code), Role.MUNICIPALITY, now)],
-            trust=trust,
+            trust=pki.trust_store(),
             clock=clock,
             transport=carrier,
         )

@@ -18,6 +18,7 @@ from jukinet.net.pki import NetworkPKI, NodeCredentials, PKIError, TrustStore
 from jukinet.net.receiver import Handler, Receiver
 from jukinet.net.transport import Transport, TransportError
 from jukinet.ops.logging import get_logger
+from jukinet.services.audit import AuditLog
 from jukinet.store.db import read_transaction
 from jukinet.store.migrate import upgrade
 from jukinet.store.spine import outbox_backlog
@@ -45,6 +46,7 @@ class Node:
     handlers: dict[str, Handler]
     trust: TrustStore
     outbox: Outbox = field(default_factory=Outbox)
+    audit: AuditLog = field(init=False)
     receiver: Receiver = field(init=False)
     worker: DeliveryWorker = field(init=False)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -52,12 +54,14 @@ class Node:
 
     def __post_init__(self) -> None:
         upgrade(self.engine)
+        self.audit = AuditLog(self.clock)
         self.receiver = Receiver(
             self.engine,
             self.trust,
             self.clock,
             hosted=list(self.credentials),
             handlers=self.handlers,
+            audit=self.audit.message,
         )
         self.worker = DeliveryWorker(
             self.engine, list(self.credentials), self.transport, self.clock, self.outbox
@@ -96,6 +100,10 @@ class Node:
             except TransportError as exc:
                 log.warning("heartbeat_failed", node=node_id, error=str(exc))
 
+    def checkpoint_audit(self) -> None:
+        """Sign the head of this node's audit chain when enough has happened since the last."""
+        self.audit.checkpoint_if_due(self.engine, next(iter(self.credentials.values())))
+
     def start(self, heartbeat_seconds: float = 10.0) -> None:
         """Run the delivery worker and the heartbeat in background threads."""
         self._stop.clear()
@@ -116,6 +124,7 @@ class Node:
         while not self._stop.is_set():
             try:
                 self.send_heartbeats()
+                self.checkpoint_audit()
             except Exception:  # monitoring must never stop the node
                 log.exception("heartbeat_loop_failed")
             self._stop.wait(every)

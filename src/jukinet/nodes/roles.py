@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -26,9 +27,40 @@ from jukinet.services.municipal.network import MunicipalLink
 from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.services.national import identity as national_identity
 from jukinet.services.national.monitoring import on_heartbeat
+from jukinet.services.national.pki import DocumentDistribution
 from jukinet.services.national.pools import PoolService
 from jukinet.services.prefectural.identity import PrefecturalIdentityService
 from jukinet.store.db import write_transaction
+
+
+def _receive_documents(node: Node) -> None:
+    """Every node below the national center takes the CRLs and policies it sends."""
+    documents = node.receiver.documents
+    node.handlers[MessageType.CRL_UPDATE] = documents.on_crl_update
+    node.handlers[MessageType.POLICY_UPDATE] = documents.on_policy_update
+
+
+def distribution(national: Node) -> DocumentDistribution:
+    """The national center's CRL and policy distribution, with its current credentials."""
+    return DocumentDistribution(
+        national.credentials[NATIONAL_NODE], national.outbox, national.receiver.documents
+    )
+
+
+def replace_credentials(node: Node, creds: NodeCredentials, holders: Iterable[Any] = ()) -> None:
+    """Re-key a running node without downtime: from now on it signs with ``creds`` (a renewed
+    certificate, perhaps of a new algorithm). Services that sign for the node hold its
+    credentials as ``.credentials``: the ones behind its handlers and ``holders`` are switched.
+    Messages already sealed keep their old signature, which verifies until the old
+    certificate expires, is revoked, or its algorithm is retired."""
+    if creds.node_id not in node.credentials:
+        raise KeyError(f"{node.name} does not host {creds.node_id}")
+    node.credentials[creds.node_id] = creds
+    services = [*holders, *(getattr(h, "__self__", None) for h in node.handlers.values())]
+    for service in services:
+        held = getattr(service, "credentials", None)
+        if isinstance(held, NodeCredentials) and held.node_id == creds.node_id:
+            service.credentials = creds
 
 
 def build_national(
@@ -52,6 +84,7 @@ def build_prefectural(
     node = Node("prefecture", engine, clock, {PREFECTURE_NODE: creds}, transport, {}, trust)
     service = PrefecturalIdentityService(creds, node.outbox)
     node.handlers[MessageType.IDENTITY_UPDATE] = service.on_identity_update
+    _receive_documents(node)
     return node
 
 
@@ -65,6 +98,10 @@ class MunicipalNode:
 
     def register(self, lg_code: str) -> MunicipalRegister:
         return self.registers[lg_code]
+
+    def rekey(self, creds: NodeCredentials) -> None:
+        """Switch one hosted municipality to renewed credentials (see ``replace_credentials``)."""
+        replace_credentials(self.node, creds, self.links.values())
 
     def request_initial_pools(self) -> None:
         """Ask for codes for every hosted municipality whose pool is low."""
@@ -102,4 +139,5 @@ def build_municipal(
         MessageType.MOVE_IN_NOTICE: on_move_in_notice,
     }
     node.handlers.update(handlers)
+    _receive_documents(node)
     return MunicipalNode(node, registers, links)

@@ -4,7 +4,12 @@ Table modules declare their tables on ``jukinet.store.tables.metadata``; migrati
 import this module (not the table modules one by one) to see the whole schema.
 """
 
-from jukinet.store import tables
+from jukinet.store import (
+    audit,  # noqa: F401
+    documents,  # noqa: F401
+    operators,  # noqa: F401
+    tables,
+)
 from jukinet.store.tables import metadata
 
 __all__ = ["metadata", "tables"]

@@ -8,7 +8,9 @@ import typer
 from rich.markup import escape
 
 from jukinet.domain.errors import RuleViolation
-from jukinet.interfaces.cli import check, codes, pool, population, resident, status, up
+from jukinet.interfaces.cli import audit as audit_cli
+from jukinet.interfaces.cli import check, codes, operators, pool, population, resident, status, up
+from jukinet.interfaces.cli import pki as pki_cli
 from jukinet.interfaces.cli import serve as serve_cli
 from jukinet.interfaces.cli.common import console_err
 
@@ -26,8 +28,11 @@ app.add_typer(population.app, name="population")
 app.command("up")(up.up)
 app.add_typer(check.app, name="check")
 app.command("status")(status.status)
+app.add_typer(pki_cli.app, name="pki")
+app.add_typer(audit_cli.app, name="audit")
 app.command("init")(serve_cli.init)
 app.command("serve")(serve_cli.serve)
+app.add_typer(operators.app, name="operator")
 
 
 def main(argv: list[str] | None = None) -> None:

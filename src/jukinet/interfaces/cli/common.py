@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -17,8 +18,10 @@ from jukinet.nodes.demo import DEMO_MUNICIPALITIES
 from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded, hosted_municipalities
 from jukinet.settings import Settings
 
-console = Console()
-console_err = Console(stderr=True)
+# A terminal sizes the tables; piped into a log or a script they get room for whole lines.
+_WIDTH = None if sys.stdout.isatty() else 200
+console = Console(width=_WIDTH)
+console_err = Console(stderr=True, width=_WIDTH)
 
 
 def settings() -> Settings:

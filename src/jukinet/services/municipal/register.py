@@ -24,6 +24,7 @@ from jukinet.domain.register import (
 )
 from jukinet.store import register as store
 from jukinet.store.db import read_transaction, write_transaction
+from jukinet.store.tenancy import tenant
 
 NEW_HOUSEHOLD = "new"
 """``household_id`` value on a move within that founds a new household."""
@@ -76,6 +77,12 @@ class MunicipalRegister:
         self, conn: Connection, event: Event, resident_code: str | None = None
     ) -> RegisterEntry:
         """``record`` inside the caller's transaction (e.g. a message being applied)."""
+        with tenant(conn, lg_code=self.lg_code):
+            return self._record_in(conn, event, resident_code)
+
+    def _record_in(
+        self, conn: Connection, event: Event, resident_code: str | None
+    ) -> RegisterEntry:
         now = self.clock.now()
         today = today_in_japan(self.clock)
         _check_known_municipalities(event)
@@ -154,7 +161,7 @@ class MunicipalRegister:
 
     def show(self, resident_code: str) -> list[EntryWithHistory]:
         """Every entry (newest first) the person has had here, each with its history."""
-        with read_transaction(self.engine) as conn:
+        with read_transaction(self.engine) as conn, tenant(conn, lg_code=self.lg_code):
             entries = store.get_entries_by_code(conn, self.lg_code, resident_code)
             return [
                 EntryWithHistory(s.id, s.entry, store.entry_history(conn, s.id)) for s in entries
@@ -171,7 +178,7 @@ class MunicipalRegister:
     ) -> list[RegisterEntry]:
         if not (name or birth_date or address):
             raise RuleViolation("query", "required", "give a name, a birth date or an address")
-        with read_transaction(self.engine) as conn:
+        with read_transaction(self.engine) as conn, tenant(conn, lg_code=self.lg_code):
             found = store.search_entries(
                 conn,
                 self.lg_code,
