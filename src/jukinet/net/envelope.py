@@ -1,7 +1,9 @@
 """Signed envelopes: what crosses the network between nodes.
 
 The signature covers the exact payload bytes that are sent; the receiver verifies those bytes
-and only then parses them, so nothing is ever re-serialised before verification. The wire form
+and only then parses them, so nothing is ever re-serialised before verification. Decoding is
+lenient base64 (``a2b_base64``): whatever bytes come out are what the signature must match,
+so a strict alphabet check would add cost and no safety. The wire form
 carries the algorithm identifier, the signer's certificate fingerprint and the certificate
 itself (verified against the network CA; its chain check is cached by fingerprint).
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from binascii import a2b_base64
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from jukinet.net.pki import NodeCredentials, NodeIdentity, TrustStore
+from jukinet.net.pki import NodeCredentials, NodeIdentity, TrustStore, fingerprint
 
 
 class EnvelopeError(ValueError):
@@ -97,19 +101,19 @@ def open_message(trust: TrustStore, wire: bytes, at: datetime) -> OpenedMessage:
     """
     try:
         outer = json.loads(wire)
-        payload = base64.b64decode(outer["payload"], validate=True)
-        cert_der = base64.b64decode(outer["cert"], validate=True)
-        signature = base64.b64decode(outer["sig"], validate=True)
+        payload = a2b_base64(outer["payload"])
+        cert_der, cert_fingerprint = _certificate(outer["cert"])
+        signature = a2b_base64(outer["sig"])
         algorithm = outer["alg"]
-        fingerprint = outer["signer"]
+        claimed_signer = outer["signer"]
     except (ValueError, KeyError, TypeError) as exc:
         raise EnvelopeError(f"malformed wire message: {exc}") from exc
+    if cert_fingerprint != claimed_signer:
+        raise EnvelopeError("signer fingerprint does not match the certificate")
     try:
         signer = trust.verify_message(cert_der, algorithm, payload, signature, at)
     except Exception as exc:  # the PKI names the failure; keep its words
         raise EnvelopeError(f"signature verification failed: {exc}") from exc
-    if trust.fingerprint(cert_der) != fingerprint:
-        raise EnvelopeError("signer fingerprint does not match the certificate")
     try:
         data = json.loads(payload)
         envelope = Envelope(
@@ -126,6 +130,14 @@ def open_message(trust: TrustStore, wire: bytes, at: datetime) -> OpenedMessage:
     if envelope.sender != signer.node_id:
         raise EnvelopeError(f"payload claims sender {envelope.sender}, signed by {signer.node_id}")
     return OpenedMessage(envelope, signer)
+
+
+@lru_cache(maxsize=4096)
+def _certificate(text: str) -> tuple[bytes, str]:
+    """A signer's certificate (DER) and its SHA-256 fingerprint, decoded once per signer:
+    every message of a node carries the same certificate text."""
+    der = a2b_base64(text)
+    return der, fingerprint(der)
 
 
 def _b64(data: bytes) -> str:
