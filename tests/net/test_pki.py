@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -330,3 +331,62 @@ def test_trust_store_pem_round_trip(pki: NetworkPKI, muni: NodeCredentials) -> N
     trust = TrustStore.from_pem(pki.trust_store().to_pem())
     assert trust.roots == (pki.root.certificate,)
     assert trust.verify_signer(muni.certificate_der, NOW) == muni.identity
+
+
+def _leaf_with(pki: NetworkPKI, *extensions: tuple[x509.ExtensionType, bool]) -> bytes:
+    """A certificate from the network's own node CA, with the extensions a test chooses."""
+    ca = pki.nodes_ca
+    key = ed25519.Ed25519PrivateKey.generate()
+    names = x509.SubjectAlternativeName(
+        [
+            x509.UniformResourceIdentifier("urn:jukinet:node:municipality/131016"),
+            x509.UniformResourceIdentifier("urn:jukinet:role:municipality"),
+        ]
+    )
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "x")]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()),
+            False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        .add_extension(names, False)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    return builder.sign(ca.private_key, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),  # a TLS server, not a signer
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+    ],
+)
+def test_certificate_with_wrong_key_usage_is_refused(
+    pki: NetworkPKI, usage: x509.ExtendedKeyUsage
+) -> None:
+    key_usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    der = _leaf_with(pki, (key_usage, True), (usage, False))
+    with pytest.raises(SignatureError) as err:
+        pki.trust_store().verify_signer(der, datetime.now(UTC))
+    assert err.value.rule == "invalid_chain"
