@@ -161,7 +161,8 @@ def test_session_cookie_expires(client: TestClient, clock: FixedClock) -> None:
     assert client.get("/auth/me").status_code == 200
     clock.advance(timedelta(minutes=31))
     expired = client.get("/auth/me")
-    assert expired.status_code == 401 and "30 minutes" in expired.json()["title"]
+    assert expired.status_code == 401 and expired.json()["rule"] == "session_expired"
+    assert "30 minutes" in expired.json()["detail"]
 
 
 @pytest.mark.parametrize("role", list(Role))

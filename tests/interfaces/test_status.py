@@ -13,14 +13,18 @@ from typer.testing import CliRunner
 
 from jukinet.clock import FixedClock
 from jukinet.domain.identity import ChangeReason, Sex
+from jukinet.domain.operators import Role
 from jukinet.domain.register import NewEntry
 from jukinet.interfaces.api.app import create_app
+from jukinet.interfaces.api.auth_deps import install_operator_service
 from jukinet.interfaces.api.deps import services_of
 from jukinet.interfaces.cli.app import app as cli
 from jukinet.nodes.demo import DEMO_MUNICIPALITIES
 from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
+from jukinet.services.operators import OperatorService
 from jukinet.store.db import write_transaction
 from jukinet.store.tables import national_identity_records, prefectural_identity_records
+from tests.support.operators import add_card_operator, log_in, operator_directory
 
 CHIYODA, SHIBUYA, KAMAKURA = DEMO_MUNICIPALITIES
 runner = CliRunner()
@@ -46,9 +50,34 @@ def network(tmp_path: Path, clock: FixedClock) -> Iterator[EmbeddedNetwork]:
     net.dispose()
 
 
-def client_of(network: EmbeddedNetwork, clock: FixedClock, *, national: bool = True) -> TestClient:
+@pytest.fixture
+def operators(tmp_path: Path, clock: FixedClock) -> OperatorService:
+    service = operator_directory(clock, home=tmp_path)
+    for role in Role:
+        add_card_operator(service, "national", role)
+    add_card_operator(service, f"municipality/{CHIYODA}", Role.ADMINISTRATOR)
+    add_card_operator(service, "prefecture/13", Role.AUDITOR)
+    return service
+
+
+def client_of(
+    network: EmbeddedNetwork,
+    clock: FixedClock,
+    operators: OperatorService,
+    *,
+    national: bool = True,
+    as_org: str | None = "national",
+    role: Role = Role.AUDITOR,
+) -> TestClient:
+    """A client of the process (hosting the national node or not), logged in as ``role`` of
+    ``as_org`` (None: anonymous)."""
     nodes = network.nodes if national else [m.node for m in network.municipal]
-    return TestClient(create_app(services_of(nodes, clock)))
+    app = create_app(services_of(nodes, clock))
+    install_operator_service(app, operators)
+    client = TestClient(app)
+    if as_org is not None:
+        log_in(client, as_org, role)
+    return client
 
 
 def prefecture_down_with_backlog(network: EmbeddedNetwork, clock: FixedClock) -> None:
@@ -66,10 +95,10 @@ def prefecture_down_with_backlog(network: EmbeddedNetwork, clock: FixedClock) ->
 
 
 def test_status_shows_every_node_with_backlog_and_error(
-    network: EmbeddedNetwork, clock: FixedClock
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
 ) -> None:
     prefecture_down_with_backlog(network, clock)
-    response = client_of(network, clock).get("/network/status")
+    response = client_of(network, clock, operators).get("/network/status")
     assert response.status_code == 200
     nodes = {n["node_id"]: n for n in response.json()["nodes"]}
     assert set(nodes) == {
@@ -88,9 +117,11 @@ def test_status_shows_every_node_with_backlog_and_error(
     assert [n["node_id"] for n in response.json()["nodes"]][:2] == ["national", "prefecture"]
 
 
-def test_status_page_in_japanese(network: EmbeddedNetwork, clock: FixedClock) -> None:
+def test_status_page_in_japanese(
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
+) -> None:
     prefecture_down_with_backlog(network, clock)
-    response = client_of(network, clock).get("/")
+    response = client_of(network, clock, operators, role=Role.ADMINISTRATOR).get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
@@ -104,9 +135,35 @@ def test_status_page_in_japanese(network: EmbeddedNetwork, clock: FixedClock) ->
     assert "prefecture is unreachable" in page
 
 
-def test_node_gauges_on_metrics(network: EmbeddedNetwork, clock: FixedClock) -> None:
+def test_only_national_monitors_see_the_status(
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
+) -> None:
+    """National administrators and auditors (``network.monitor``); nobody else."""
+    for path in ("/network/status", "/"):
+        anonymous = client_of(network, clock, operators, as_org=None).get(path)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        for role in Role:
+            response = client_of(network, clock, operators, role=role).get(path)
+            allowed = role in {Role.ADMINISTRATOR, Role.AUDITOR}
+            assert response.status_code == (200 if allowed else 403), (path, role)
+            if not allowed:
+                assert response.json()["rule"] == "forbidden"
+        for org, role in (
+            (f"municipality/{CHIYODA}", Role.ADMINISTRATOR),
+            ("prefecture/13", Role.AUDITOR),
+        ):
+            refused = client_of(network, clock, operators, as_org=org, role=role).get(path)
+            assert refused.status_code == 403
+            assert refused.json()["rule"] == "other_organisation"
+            assert "national" in refused.json()["detail"]
+
+
+def test_node_gauges_on_metrics(
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
+) -> None:
     prefecture_down_with_backlog(network, clock)
-    with client_of(network, clock) as client:  # the lifespan registers the gauges
+    with client_of(network, clock, operators, as_org=None) as client:  # public for the scraper
         text = client.get("/metrics").text
     assert (
         f'jukinet_node_outbox_backlog{{node="municipality/{CHIYODA}",role="municipality"}} 3.0'
@@ -119,8 +176,10 @@ def test_node_gauges_on_metrics(network: EmbeddedNetwork, clock: FixedClock) -> 
     assert 'jukinet_node_outbox_backlog{node="prefecture",role="prefecture"} 0.0' in text
 
 
-def test_no_national_node_is_a_404_problem(network: EmbeddedNetwork, clock: FixedClock) -> None:
-    client = client_of(network, clock, national=False)
+def test_no_national_node_is_a_404_problem(
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
+) -> None:
+    client = client_of(network, clock, operators, national=False)
     for path in ("/network/status", "/"):
         response = client.get(path)
         assert response.status_code == 404
@@ -129,9 +188,16 @@ def test_no_national_node_is_a_404_problem(network: EmbeddedNetwork, clock: Fixe
     assert "jukinet_node_outbox_backlog" not in client.get("/metrics").text
 
 
-def test_status_routes_declared_in_openapi(network: EmbeddedNetwork, clock: FixedClock) -> None:
-    spec = client_of(network, clock).get("/openapi.json").json()
-    assert set(spec["paths"]["/network/status"]["get"]["responses"]) == {"200", "404"}
+def test_status_routes_declared_in_openapi(
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
+) -> None:
+    spec = client_of(network, clock, operators, as_org=None).get("/openapi.json").json()
+    assert set(spec["paths"]["/network/status"]["get"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+    }
     assert "text/html" in spec["paths"]["/"]["get"]["responses"]["200"]["content"]
     assert "404" in spec["paths"]["/"]["get"]["responses"]
 

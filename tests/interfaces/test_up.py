@@ -1,8 +1,10 @@
-"""``jukinet up`` as a newcomer runs it: seeds, serves, and resumes on the same data."""
+"""``jukinet up`` as a newcomer runs it: seeds, prints the demo operators' cards once, serves
+to a logged-in operator, and resumes on the same data."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,8 +62,9 @@ def running_up(home: Path, port: int) -> Iterator[subprocess.Popen[str]]:
         log.close()
 
 
-def log_text(home: Path) -> str:
-    return (home.parent / "up.log").read_text()[-3000:]
+def log_text(home: Path, tail: int | None = 3000) -> str:
+    text = (home.parent / "up.log").read_text()
+    return text if tail is None else text[-tail:]
 
 
 def wait_for(predicate: object, seconds: float = 30) -> None:
@@ -73,6 +76,23 @@ def wait_for(predicate: object, seconds: float = 30) -> None:
     raise AssertionError("condition not reached in time")
 
 
+def printed_card(home: Path, login: str) -> dict[str, str]:
+    """The card number and password ``jukinet up`` printed for a demo operator."""
+    found = re.search(
+        rf"\s{re.escape(login)}\s+\S+\s+card (\S+)\s+password (\S+)", log_text(home, None)
+    )
+    assert found, f"no demo credentials for {login} in: {log_text(home)}"
+    return {"card_number": found.group(1), "password": found.group(2)}
+
+
+@contextmanager
+def logged_in(base: str, card: dict[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base) as client:
+        response = client.post("/auth/legacy/login", json=card)
+        assert response.status_code == 200, response.text
+        yield client
+
+
 def test_up_seeds_serves_and_resumes(tmp_path: Path) -> None:
     home = tmp_path / "var"
     port = free_port()
@@ -80,17 +100,31 @@ def test_up_seeds_serves_and_resumes(tmp_path: Path) -> None:
     with running_up(home, port):
         health = httpx.get(f"{base}/healthz").json()
         assert {"national", "prefecture", "municipality/131016"} <= set(health["nodes"])
-        found = httpx.get(
-            f"{base}/municipalities/131016/residents", params={"address": "東京都千代田区"}
-        ).json()
-        assert len(found) == 50  # the default page of a seeded municipality
-        code = found[0]["resident_code"]
-        assert httpx.get(f"{base}/municipalities/131016/residents/{code}").status_code == 200
+        anonymous = httpx.get(f"{base}/municipalities/131016/residents", params={"name": "x"})
+        assert anonymous.status_code == 401
+        card = printed_card(home, "registrar-131016")
+        with logged_in(base, card) as client:
+            assert client.get("/auth/me").json()["organisation"] == "municipality/131016"
+            found = client.get(
+                "/municipalities/131016/residents", params={"address": "東京都千代田区"}
+            ).json()
+            assert len(found) == 50  # the default page of a seeded municipality
+            code = found[0]["resident_code"]
+            assert client.get(f"/municipalities/131016/residents/{code}").status_code == 200
+            other = client.get("/municipalities/131130/residents", params={"name": "x"})
+            assert other.status_code == 403 and other.json()["rule"] == "other_organisation"
+        with logged_in(base, printed_card(home, "auditor-national")) as auditor:
+            assert auditor.get("/network/status").status_code == 200
+        assert httpx.get(f"{base}/login").status_code == 200
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "jukinet"
         assert "jukinet_http_requests_total" in httpx.get(f"{base}/metrics").text
     assert (home / "national.db").exists()
+    assert (home / "operators.db").exists()
     assert len(list((home / "municipalities").glob("*.db"))) == 3
-    with running_up(home, port):  # a restart resumes: same people, nobody seeded twice
-        again = httpx.get(f"{base}/municipalities/131016/residents/{code}")
+    printed_once = log_text(home, None).count("password ")
+    # a restart resumes: same people, nobody seeded twice, the same operators
+    with running_up(home, port), logged_in(base, card) as client:
+        again = client.get(f"/municipalities/131016/residents/{code}")
         assert again.status_code == 200
         assert again.json()[0]["current"]["resident_code"] == code
+    assert log_text(home, None).count("password ") == printed_once  # not printed again

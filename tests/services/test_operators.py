@@ -3,6 +3,7 @@ card's cutoff, lockout, session expiry and authorisation by role."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from jukinet.services.operators import (
     hash_password,
     verify_password,
 )
+from jukinet.store import audit as audit_store
 from jukinet.store import operators as store
 from jukinet.store.db import read_transaction
 from tests.support.soft_authenticator import SoftAuthenticator
@@ -226,3 +228,39 @@ def test_authorisation_by_role_is_recorded(service: OperatorService, engine: Eng
         ("resident.record", "refused"),
     ]
     assert total == 4
+
+
+def test_organisation_scope_and_the_audit_log(service: OperatorService, engine: Engine) -> None:
+    """A register is read only by its municipality's operators; every decision also lands in
+    the directory's hash-chained audit log, in the transaction of the action table's row."""
+    registrar = service.operator("reg01")
+    service.authorise(
+        registrar, Action.RESIDENT_READ, frozenset(), "GET /r", organisation="municipality/131016"
+    )
+    with pytest.raises(AuthRefused) as other:
+        service.authorise(
+            registrar,
+            Action.RESIDENT_READ,
+            frozenset(),
+            "GET /r",
+            organisation="municipality/131130",
+        )
+    assert other.value.rule == "other_organisation"
+    assert "municipality/131130" in other.value.message
+    with read_transaction(engine) as conn:
+        entries = list(audit_store.iter_entries(conn))
+        actions = store.list_actions(conn, registrar.id)
+    assert [(a.action, a.outcome) for a in actions] == [
+        ("resident.read", "allowed"),
+        ("resident.read", "refused"),
+    ]
+    assert [(e.actor, e.action, e.object, e.outcome) for e in entries] == [
+        ("operator:reg01", "resident.read", "GET /r", "ok"),
+        ("operator:reg01", "resident.read", "GET /r", "refused"),
+    ]
+    assert json.loads(entries[1].detail) == {
+        "operator_id": registrar.id,
+        "organisation": ORG,
+        "role": "registrar",
+        "rule": "other_organisation",
+    }

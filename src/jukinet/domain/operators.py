@@ -44,6 +44,7 @@ class Action(StrEnum):
     DISCLOSURE_PROVIDE = "disclosure.provide"
     AUDIT_READ = "audit.read"
     OPERATOR_MANAGE = "operator.manage"
+    NETWORK_MONITOR = "network.monitor"
     SESSION_VIEW = "session.view"
 
 
@@ -51,11 +52,18 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.REGISTRAR: frozenset({Action.RESIDENT_READ, Action.RESIDENT_RECORD}),
     Role.CERTIFICATE_CLERK: frozenset({Action.RESIDENT_READ, Action.CERTIFICATE_ISSUE}),
     Role.DISCLOSURE_OFFICER: frozenset({Action.RESIDENT_READ, Action.DISCLOSURE_PROVIDE}),
-    Role.AUDITOR: frozenset({Action.AUDIT_READ}),
-    Role.ADMINISTRATOR: frozenset({Action.OPERATOR_MANAGE, Action.AUDIT_READ}),
+    Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.NETWORK_MONITOR}),
+    Role.ADMINISTRATOR: frozenset(
+        {Action.OPERATOR_MANAGE, Action.AUDIT_READ, Action.NETWORK_MONITOR}
+    ),
 }
-"""Separation of duties: an administrator manages operators but records no resident, and an
-auditor reads the audit trail but nothing else. Every role may view its own session."""
+"""Separation of duties: an administrator manages operators and watches the network but records
+no resident, and an auditor reads the audit trail and watches the network but reads no
+resident. Every role may view its own session.
+
+What a permission reaches is further limited by organisation (``check_organisation``): reading
+a register needs an operator of that municipality; watching the network (24-hour monitoring),
+an operator of the national center."""
 
 
 def permitted(role: Role, action: Action) -> bool:
@@ -135,6 +143,17 @@ class AuthRefused(RuleViolation):
     ) -> None:
         super().__init__(field, rule, message)
         self.retry_after = retry_after
+
+
+def check_organisation(operator_org: str, required_org: str, what: str) -> None:
+    """Tenancy: an operator acts only for its own organisation (``other_organisation``)."""
+    if operator_org != required_org:
+        raise AuthRefused(
+            "organisation",
+            "other_organisation",
+            f"{what} for {required_org} needs an operator of {required_org}; "
+            f"this operator belongs to {operator_org}",
+        )
 
 
 # --- lockout --------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 or the legacy operator card until its cutoff), sessions, and authorisation of every action.
 
 Every refusal is recorded in the same transaction that counts it, then raised: a refused login
-changes nothing but the throttle and the attempts log.
+changes nothing but the throttle and the attempts log. Every authorisation decision and operator
+action is recorded twice in one transaction: in ``operator_actions`` (queried per operator) and in
+the directory database's hash-chained audit log (``services.audit``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from jukinet.clock import Clock, today_in_japan
+from jukinet.domain.audit import Outcome
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.operators import (
     Action,
@@ -27,11 +30,13 @@ from jukinet.domain.operators import (
     Throttle,
     check_legacy_allowed,
     check_login,
+    check_organisation,
     lockout_refusal,
     parse_organisation,
     permitted,
 )
 from jukinet.interfaces.webauthn import CeremonyFailed, PyWebAuthn, credential_id_of
+from jukinet.services.audit import AuditLog
 from jukinet.store import operators as store
 from jukinet.store.db import read_transaction, write_transaction
 
@@ -125,6 +130,7 @@ class OperatorService:
         self.webauthn = webauthn
         self.lockout = lockout or LockoutPolicy()
         self.sessions = sessions or SessionPolicy()
+        self.audit = AuditLog(clock)
 
     # --- directory --------------------------------------------------------------------------
 
@@ -190,19 +196,24 @@ class OperatorService:
     def issue_enrolment_token(self, login: str, *, issued_by: Operator | None) -> str:
         """A one-time token with which ``login`` enrols an authenticator. Only an administrator
         of the operator's organisation issues one (``issued_by=None``: the local CLI, run by
-        whoever administers the node's host)."""
-        with write_transaction(self.engine) as conn:
-            target = self._operator(conn, login)
-            if issued_by is not None:
-                self._check_administrator_of(issued_by, target.org_id)
-            token = secrets.token_urlsafe(32)
-            store.insert_enrolment_token(
-                conn,
-                _token_hash(token),
-                target.id,
-                None if issued_by is None else issued_by.id,
-                self.clock.now() + ENROLMENT_TOKEN_TTL,
-            )
+        whoever administers the node's host). A refusal is recorded."""
+        try:
+            with write_transaction(self.engine) as conn:
+                target = self._operator(conn, login)
+                if issued_by is not None:
+                    self._check_administrator_of(issued_by, target.org_id)
+                token = secrets.token_urlsafe(32)
+                store.insert_enrolment_token(
+                    conn,
+                    _token_hash(token),
+                    target.id,
+                    None if issued_by is None else issued_by.id,
+                    self.clock.now() + ENROLMENT_TOKEN_TTL,
+                )
+        except AuthRefused as refusal:
+            assert issued_by is not None
+            self._record_refusal(issued_by, f"enrolment token for {login}", refusal)
+            raise
         return token
 
     def begin_enrolment_with_token(self, token: str) -> Ceremony:
@@ -220,11 +231,15 @@ class OperatorService:
 
     def begin_enrolment_by_admin(self, admin: Operator, login: str) -> Ceremony:
         """An administrator enrols an authenticator for an operator of their organisation at
-        the administrator's own terminal (the operator present)."""
-        with write_transaction(self.engine) as conn:
-            target = self._operator(conn, login)
-            self._check_administrator_of(admin, target.org_id)
-            return self._begin_registration(conn, target, token_hash=None, by=admin.id)
+        the administrator's own terminal (the operator present). A refusal is recorded."""
+        try:
+            with write_transaction(self.engine) as conn:
+                target = self._operator(conn, login)
+                self._check_administrator_of(admin, target.org_id)
+                return self._begin_registration(conn, target, token_hash=None, by=admin.id)
+        except AuthRefused as refusal:
+            self._record_refusal(admin, f"authenticator enrolment for {login}", refusal)
+            raise
 
     def _begin_registration(
         self,
@@ -462,33 +477,77 @@ class OperatorService:
     # --- authorisation ----------------------------------------------------------------------
 
     def authorise(
-        self, operator: Operator, action: Action | None, roles: frozenset[Role], target: str
+        self,
+        operator: Operator,
+        action: Action | None,
+        roles: frozenset[Role],
+        target: str,
+        *,
+        organisation: str | None = None,
     ) -> None:
-        """Allow ``operator`` to do ``action`` on ``target`` if its role has the permission (and
-        is one of ``roles``, when given); record the decision either way."""
-        allowed = (action is None or permitted(operator.role, action)) and (
-            not roles or operator.role in roles
-        )
+        """Allow ``operator`` to do ``action`` on ``target`` if it belongs to ``organisation``
+        (when given: the tenant the target belongs to) and its role has the permission (and is
+        one of ``roles``, when given); record the decision either way, with the rule that
+        refused it."""
         name = action.value if action is not None else "role:" + ",".join(sorted(roles))
-        self.record_action(operator, name, target, "allowed" if allowed else "refused")
-        if not allowed:
-            raise AuthRefused(
-                "role",
-                "forbidden",
-                f"a {operator.role.value} may not do {name} ({target})",
-            )
+        refusal: AuthRefused | None = None
+        try:
+            if organisation is not None:
+                check_organisation(operator.org_id, parse_organisation(organisation).org_id, name)
+            if not (action is None or permitted(operator.role, action)) or (
+                roles and operator.role not in roles
+            ):
+                raise AuthRefused(
+                    "role", "forbidden", f"a {operator.role.value} may not do {name} ({target})"
+                )
+        except AuthRefused as refused:
+            refusal = refused
+        self.record_action(
+            operator,
+            name,
+            target,
+            "allowed" if refusal is None else "refused",
+            rule=None if refusal is None else refusal.rule,
+        )
+        if refusal is not None:
+            raise refusal
 
-    def record_action(self, operator: Operator, action: str, target: str, outcome: str) -> None:
-        """The hook the tamper-evident audit log will take over; today a plain table."""
+    def record_action(
+        self,
+        operator: Operator,
+        action: str,
+        target: str,
+        outcome: str,
+        *,
+        rule: str | None = None,
+    ) -> None:
+        """Record an operator action (``allowed`` or ``refused``, and the rule that refused it)
+        in the operator directory's action table and, in the same transaction, in its
+        tamper-evident audit log (actor ``operator:<login>``)."""
+        now = self.clock.now()
         with write_transaction(self.engine) as conn:
             store.insert_action(
                 conn,
-                at=self.clock.now(),
+                at=now,
                 operator_id=operator.id,
                 org_id=operator.org_id,
                 action=action,
                 target=target,
                 outcome=outcome,
+            )
+            self.audit.record(
+                conn,
+                actor=f"operator:{operator.login}",
+                action=action,
+                obj=target,
+                outcome=Outcome.OK if outcome == "allowed" else Outcome.REFUSED,
+                detail={
+                    "operator_id": operator.id,
+                    "organisation": operator.org_id,
+                    "role": operator.role.value,
+                    "rule": rule,
+                },
+                at=now,
             )
 
     # --- helpers ----------------------------------------------------------------------------
@@ -498,6 +557,11 @@ class OperatorService:
         if record is None:
             raise RuleViolation("login", "not_found", f"no operator {login!r}")
         return record
+
+    def _record_refusal(self, operator: Operator, target: str, refusal: AuthRefused) -> None:
+        self.record_action(
+            operator, Action.OPERATOR_MANAGE.value, target, "refused", rule=refusal.rule
+        )
 
     @staticmethod
     def _check_administrator_of(admin: Operator, org_id: str) -> None:

@@ -1,6 +1,9 @@
 """Who is asking: the operator behind the session cookie, and ``require_role`` /
 ``require_permission`` dependencies that authorise (and record) every request.
 
+Refusals are raised as ``AuthRefused`` and answered by the problem handler: 401 without a live
+session, 403 naming the rule (``forbidden``, ``other_organisation``) otherwise.
+
 The operator service lives on ``app.state.operator_service``; ``install_operator_service`` puts
 one there (tests, embedded runs). Without one, the first request builds it from ``Settings``:
 the operator directory at ``JUKINET_OPERATORS_DB`` (default ``HOME/operators.db``).
@@ -12,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 
 from jukinet.clock import Clock
 from jukinet.domain.operators import Action, AuthRefused, Role
@@ -56,34 +59,19 @@ def _operator_service(request: Request, services: ServicesDep) -> OperatorServic
 OperatorServiceDep = Annotated[OperatorService, Depends(_operator_service)]
 
 
-def refusal_status(refusal: AuthRefused) -> int:
-    """The HTTP status of a refusal (401 who are you, 403 not allowed, 429 locked)."""
-    return {
-        "locked": 429,
-        "forbidden": 403,
-        "legacy_retired": 403,
-        "legacy_not_enabled": 403,
-        "enrolment_token": 403,
-        "credential_exists": 409,
-    }.get(refusal.rule, 401)
-
-
-def as_http(refusal: AuthRefused) -> HTTPException:
-    headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
-    return HTTPException(refusal_status(refusal), refusal.message, headers=headers)
-
-
 def _current_operator(request: Request, service: OperatorServiceDep) -> Operator:
+    """The operator of the session cookie; 401 problem+json (``not_authenticated``,
+    ``session_expired``) without a live session."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise HTTPException(401, "not logged in")
-    try:
-        return service.authenticate(token)
-    except AuthRefused as refusal:
-        raise as_http(refusal) from None
+        raise AuthRefused("session", "not_authenticated", "not logged in: log in at /login")
+    return service.authenticate(token)
 
 
 CurrentOperator = Annotated[Operator, Depends(_current_operator)]
+
+OrganisationOf = Callable[[Request], str]
+"""Which organisation a request acts for (``municipality/<lg code>`` from the path, ...)."""
 
 
 def _target(request: Request) -> str:
@@ -92,32 +80,46 @@ def _target(request: Request) -> str:
 
 def require_role(*roles: Role) -> Callable[..., Operator]:
     """A dependency: the current operator, if its role is one of ``roles``; the decision is
-    recorded as an operator action either way."""
+    recorded as an operator action either way. A refusal is 403 problem+json (``forbidden``)."""
     wanted = frozenset(roles)
 
     def _check(
         request: Request, operator: CurrentOperator, service: OperatorServiceDep
     ) -> Operator:
-        try:
-            service.authorise(operator, None, wanted, _target(request))
-        except AuthRefused as refusal:
-            raise as_http(refusal) from None
+        service.authorise(operator, None, wanted, _target(request))
         return operator
 
     return _check
 
 
-def require_permission(action: Action) -> Callable[..., Operator]:
-    """A dependency: the current operator, if the permission table lets its role do
-    ``action``; recorded either way."""
+def require_permission(
+    action: Action, *, organisation: OrganisationOf | None = None
+) -> Callable[..., Operator]:
+    """A dependency: the current operator, if the permission table lets its role do ``action``
+    and, when ``organisation`` is given, the operator belongs to the organisation the request
+    acts for; recorded either way. Refusals are 403 problem+json naming the rule
+    (``forbidden``: the role; ``other_organisation``: the tenant)."""
 
     def _check(
         request: Request, operator: CurrentOperator, service: OperatorServiceDep
     ) -> Operator:
-        try:
-            service.authorise(operator, action, frozenset(), _target(request))
-        except AuthRefused as refusal:
-            raise as_http(refusal) from None
+        service.authorise(
+            operator,
+            action,
+            frozenset(),
+            _target(request),
+            organisation=None if organisation is None else organisation(request),
+        )
         return operator
 
     return _check
+
+
+def municipality_in_path(request: Request) -> str:
+    """The municipality of a ``/municipalities/{lg_code}/...`` route."""
+    return f"municipality/{request.path_params['lg_code']}"
+
+
+def national_center(_request: Request) -> str:
+    """Routes only the national center's operators use."""
+    return "national"

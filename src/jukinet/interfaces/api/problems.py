@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from jukinet.domain.errors import RuleViolation
+from jukinet.domain.operators import AuthRefused
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://jukinet.example/problems/"
@@ -47,7 +48,44 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+_REFUSAL_STATUS = {
+    "locked": 429,
+    "forbidden": 403,
+    "other_organisation": 403,
+    "legacy_retired": 403,
+    "legacy_not_enabled": 403,
+    "enrolment_token": 403,
+    "credential_exists": 409,
+}
+
+
+def refusal_status(refusal: AuthRefused) -> int:
+    """The HTTP status of a refusal (401 who are you, 403 not allowed, 429 locked)."""
+    return _REFUSAL_STATUS.get(refusal.rule, 401)
+
+
+def refusal_response(request: Request, refusal: AuthRefused) -> JSONResponse:
+    """A refused login or request as problem+json naming the rule (``Retry-After`` on a
+    lockout)."""
+    response = problem_response(
+        refusal_status(refusal),
+        "Refused",
+        request=request,
+        kind=refusal.rule,
+        detail=refusal.message,
+        field=refusal.field,
+        rule=refusal.rule,
+    )
+    if refusal.retry_after:
+        response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AuthRefused)
+    async def _refused(request: Request, exc: AuthRefused) -> JSONResponse:
+        return refusal_response(request, exc)
+
     @app.exception_handler(RuleViolation)
     async def _rule(request: Request, exc: RuleViolation) -> JSONResponse:
         status = 404 if exc.rule in {"not_found", "not_hosted", "unknown_municipality"} else 422

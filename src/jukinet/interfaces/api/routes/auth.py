@@ -14,15 +14,15 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, Field
 
-from jukinet.domain.operators import AuthRefused, Role
+from jukinet.domain.operators import Action, AuthRefused, Role
 from jukinet.interfaces.api.auth_deps import (
     SESSION_COOKIE,
     CurrentOperator,
     OperatorServiceDep,
-    refusal_status,
+    require_permission,
     require_role,
 )
-from jukinet.interfaces.api.problems import problem_response, problem_responses
+from jukinet.interfaces.api.problems import problem_responses, refusal_response
 from jukinet.services.operators import IssuedSession, Operator
 
 router = APIRouter(tags=["operators"])
@@ -36,6 +36,8 @@ templates = Jinja2Templates(
 )
 
 Administrator = Annotated[Operator, Depends(require_role(Role.ADMINISTRATOR))]
+SessionViewer = Annotated[Operator, Depends(require_permission(Action.SESSION_VIEW))]
+"""Any logged-in operator (every role may view its own session); recorded like any action."""
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -98,18 +100,7 @@ class EnrolmentTokenOut(BaseModel):
 
 
 def _refused(request: Request, refusal: AuthRefused) -> JSONResponse:
-    response = problem_response(
-        refusal_status(refusal),
-        "Refused",
-        request=request,
-        kind=refusal.rule,
-        detail=refusal.message,
-        field=refusal.field,
-        rule=refusal.rule,
-    )
-    if refusal.retry_after:
-        response.headers["Retry-After"] = str(refusal.retry_after)
-    return response
+    return refusal_response(request, refusal)
 
 
 def _ceremony(ceremony_id: str, options_json: str) -> CeremonyOut:
@@ -146,7 +137,7 @@ def login_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/operator", response_class=HTMLResponse, responses=problem_responses(401))
-def operator_page(request: Request, operator: CurrentOperator) -> HTMLResponse:
+def operator_page(request: Request, operator: SessionViewer) -> HTMLResponse:
     """The logged-in operator's page (操作者メニュー)."""
     return templates.TemplateResponse(
         request, "operator.html", {"operator": OperatorOut.of(operator)}
@@ -213,7 +204,7 @@ def legacy_login(request: Request, body: LegacyLogin, service: OperatorServiceDe
 
 
 @router.get("/auth/me", responses=problem_responses(401))
-def me(operator: CurrentOperator) -> OperatorOut:
+def me(operator: SessionViewer) -> OperatorOut:
     return OperatorOut.of(operator)
 
 

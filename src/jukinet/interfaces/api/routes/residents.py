@@ -1,24 +1,39 @@
-"""The terminals' read API over a hosted municipality's register."""
+"""The terminals' read API over a hosted municipality's register.
+
+Every route needs a logged-in operator of that municipality (organisation
+``municipality/<lg code>``) whose role may read the register (``resident.read``: registrar,
+certificate clerk, disclosure officer). No session: 401; another organisation's operator: 403
+``other_organisation``; a role without the permission (auditor, administrator): 403
+``forbidden``. Each decision is recorded in the operator directory's audit log.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from jukinet.domain.errors import RuleViolation
+from jukinet.domain.operators import Action
+from jukinet.interfaces.api.auth_deps import municipality_in_path, require_permission
 from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
 from jukinet.interfaces.api.schemas import EntryOut, EntryWithHistoryOut, VersionOut
 
-router = APIRouter(prefix="/municipalities/{lg_code}/residents", tags=["municipal register"])
+router = APIRouter(
+    prefix="/municipalities/{lg_code}/residents",
+    tags=["municipal register"],
+    dependencies=[
+        Depends(require_permission(Action.RESIDENT_READ, organisation=municipality_in_path))
+    ],
+)
 
 LgCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit lg code")]
 ResidentCode = Annotated[str, Path(pattern=r"^\d{11}$", description="11-digit resident code")]
 
 
-@router.get("", responses=problem_responses(404, 422))
+@router.get("", responses=problem_responses(401, 403, 404, 422))
 def search_residents(
     services: ServicesDep,
     lg_code: LgCode,
@@ -39,7 +54,7 @@ def search_residents(
     return [EntryOut.of(e) for e in found]
 
 
-@router.get("/{resident_code}", responses=problem_responses(404, 422))
+@router.get("/{resident_code}", responses=problem_responses(401, 403, 404, 422))
 def show_resident(
     services: ServicesDep, lg_code: LgCode, resident_code: ResidentCode
 ) -> list[EntryWithHistoryOut]:

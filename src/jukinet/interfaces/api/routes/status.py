@@ -2,6 +2,13 @@
 in Japanese for operators, and per-node gauges on ``/metrics``.
 
 Only a process hosting the national node has this view; elsewhere the routes answer 404.
+
+Who may look: operators of the national center (organisation ``national``) whose role has
+``network.monitor`` in the permission table, i.e. its administrators and auditors. Node status
+carries no personal data, but it is the national center's operational view: a municipality's or
+prefecture's operator gets 403 ``other_organisation``, a national registrar, certificate clerk or
+disclosure officer 403 ``forbidden``, and no session 401. The gauges on ``/metrics`` stay
+public for the monitoring scraper (counts and ages only). Each decision is recorded.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -21,6 +28,8 @@ from sqlalchemy import Engine
 
 from jukinet.clock import JST, Clock
 from jukinet.domain.errors import RuleViolation
+from jukinet.domain.operators import Action
+from jukinet.interfaces.api.auth_deps import national_center, require_permission
 from jukinet.interfaces.api.deps import AppServices, ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
 from jukinet.net.messages import Role
@@ -82,6 +91,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["monitoring"], lifespan=_lifespan)
 
+_MONITOR = [Depends(require_permission(Action.NETWORK_MONITOR, organisation=national_center))]
+_STATUS_ERRORS = problem_responses(401, 403, 404)
+
 
 # --- JSON -----------------------------------------------------------------------------------
 
@@ -115,9 +127,11 @@ class NetworkStatusOut(BaseModel):
     nodes: list[NodeStatusOut]
 
 
-@router.get("/network/status", responses=problem_responses(404))
+@router.get("/network/status", responses=_STATUS_ERRORS, dependencies=_MONITOR)
 def get_network_status(request: Request, services: ServicesDep) -> NetworkStatusOut:
-    """Per node: last heartbeat, outbox backlog, oldest undelivered message, last error."""
+    """Per node: last heartbeat, outbox backlog, oldest undelivered message, last error.
+
+    For the national center's administrators and auditors (``network.monitor``)."""
     engine = _national_engine(services)
     install_node_gauges(request.app)
     now = services.clock.now()
@@ -168,9 +182,12 @@ def _row(s: NodeStatus, now: datetime) -> dict[str, object]:
     }
 
 
-@router.get("/", response_class=HTMLResponse, responses=problem_responses(404))
+@router.get("/", response_class=HTMLResponse, responses=_STATUS_ERRORS, dependencies=_MONITOR)
 def status_page(request: Request, services: ServicesDep) -> HTMLResponse:
-    """ネットワーク稼働状況: the operators' page of the same status."""
+    """ネットワーク稼働状況: the operators' page of the same status.
+
+    For the national center's administrators and auditors (``network.monitor``); log in at
+    ``/login`` first."""
     engine = _national_engine(services)
     install_node_gauges(request.app)
     now = services.clock.now()
