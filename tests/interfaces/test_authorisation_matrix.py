@@ -66,6 +66,12 @@ PUBLIC: dict[tuple[str, str], dict[str, Any]] = {
 endpoint. The documentation routes (``/openapi.json``, ``/docs``, ...) are Starlette routes,
 checked separately."""
 
+RECIPIENT: dict[tuple[str, str], dict[str, Any]] = {
+    # Recipients' routes: no operator session, the recipient's own credential (a bearer key per
+    # recipient, see interfaces/api/routes/provision.py); anonymous callers get 401.
+    ("POST", "/provision/immediate"): {"json": {"affair_id": "X", "case_reference": "c"}},
+}
+
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -174,12 +180,12 @@ def seed_resident(network: EmbeddedNetwork) -> str:
 
 def test_every_route_is_public_or_in_the_matrix(app: FastAPI) -> None:
     routes = api_routes(app)
-    unlisted = routes - set(PUBLIC) - set(MATRIX)
+    unlisted = routes - set(PUBLIC) - set(MATRIX) - set(RECIPIENT)
     assert not unlisted, f"routes neither public nor in the authorisation matrix: {unlisted}"
-    stale = (set(PUBLIC) | set(MATRIX)) - routes
+    stale = (set(PUBLIC) | set(MATRIX) | set(RECIPIENT)) - routes
     assert not stale, f"the matrix names routes the app does not have: {stale}"
     assert not set(PUBLIC) & set(MATRIX)
-    assert len(routes) == len(PUBLIC) + len(MATRIX)
+    assert len(routes) == len(PUBLIC) + len(MATRIX) + len(RECIPIENT)
     others = {r.path for r in flat_routes(app) if not isinstance(r.original_route, APIRoute)}
     assert others == DOCS, "a plain Starlette route (or a mount) would bypass the matrix"
 
@@ -197,6 +203,14 @@ def test_public_routes_answer_anyone(app: FastAPI) -> None:
         assert response.status_code < 400 or response.status_code == 422, (method, path)
     for path in DOCS - {"/docs/oauth2-redirect"}:
         assert client.get(path).status_code == 200, path
+
+
+def test_recipient_routes_refuse_anonymous_callers(app: FastAPI) -> None:
+    client = TestClient(app)
+    for (method, path), request in RECIPIENT.items():
+        response = client.request(method, path, **request)
+        assert response.status_code == 401, (method, path)
+        assert response.json()["rule"] == "not_authenticated"
 
 
 def test_authorisation_matrix(

@@ -29,6 +29,7 @@ from jukinet.services.national import identity as national_identity
 from jukinet.services.national.monitoring import on_heartbeat
 from jukinet.services.national.pki import DocumentDistribution
 from jukinet.services.national.pools import PoolService
+from jukinet.services.national.provision import ProvisionService
 from jukinet.services.prefectural.identity import PrefecturalIdentityService
 from jukinet.store.db import write_transaction
 
@@ -67,6 +68,7 @@ def build_national(
     engine: Engine, creds: NodeCredentials, trust: TrustStore, clock: Clock, transport: Transport
 ) -> Node:
     node = Node("national", engine, clock, {NATIONAL_NODE: creds}, transport, {}, trust)
+    ProvisionService(engine, clock).seed()  # recipients and affairs of the annex (idempotent)
     pools = PoolService(creds, node.outbox)
     node.handlers.update(
         {

@@ -8,6 +8,8 @@ from jukinet.store import (
     audit,  # noqa: F401
     documents,  # noqa: F401
     operators,  # noqa: F401
+    provision,  # noqa: F401
+    provision_stats,  # noqa: F401
     tables,
 )
 from jukinet.store.tables import metadata

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from jukinet import __version__
 from jukinet.interfaces.api.deps import AppServices
 from jukinet.interfaces.api.problems import install_problem_handlers
-from jukinet.interfaces.api.routes import auth, health, network, residents, status
+from jukinet.interfaces.api.routes import auth, health, network, provision, residents, status
 from jukinet.ops.logging import get_logger
 from jukinet.ops.metrics import HttpMetrics
 
@@ -33,6 +33,7 @@ def create_app(services: AppServices) -> FastAPI:
     app.include_router(network.router)
     app.include_router(status.router)
     app.include_router(auth.router)
+    app.include_router(provision.router)
 
     @app.middleware("http")
     async def _observe(

@@ -11,6 +11,9 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.interfaces.cli import audit as audit_cli
 from jukinet.interfaces.cli import check, codes, operators, pool, population, resident, status, up
 from jukinet.interfaces.cli import pki as pki_cli
+from jukinet.interfaces.cli import provision as provision_cli
+from jukinet.interfaces.cli import recipient as recipient_cli
+from jukinet.interfaces.cli import report as report_cli
 from jukinet.interfaces.cli import serve as serve_cli
 from jukinet.interfaces.cli.common import console_err
 
@@ -33,6 +36,9 @@ app.add_typer(audit_cli.app, name="audit")
 app.command("init")(serve_cli.init)
 app.command("serve")(serve_cli.serve)
 app.add_typer(operators.app, name="operator")
+app.add_typer(recipient_cli.app, name="recipient")
+app.add_typer(report_cli.app, name="report")
+app.add_typer(provision_cli.app, name="provision")
 
 
 def main(argv: list[str] | None = None) -> None:

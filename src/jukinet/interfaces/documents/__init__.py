@@ -1,0 +1,1 @@
+"""Printed documents: the gazette notice as a PDF (WeasyPrint) and its chart (matplotlib)."""
