@@ -268,3 +268,15 @@ def test_status_command_lists_every_node(
         assert node_id in result.stdout
     line = next(ln for ln in result.stdout.splitlines() if f"municipality/{KAMAKURA}" in ln)
     assert "prefecture is unreachable" in line
+
+
+def test_a_browser_without_a_session_is_sent_to_the_login_page(
+    network: EmbeddedNetwork, clock: FixedClock, operators: OperatorService
+) -> None:
+    anonymous = client_of(network, clock, operators, as_org=None)
+    page = anonymous.get("/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=/"
+    api = anonymous.get("/network/status", headers={"accept": "application/json"})
+    assert api.status_code == 401  # API clients still get the problem document
+    assert api.headers["content-type"] == "application/problem+json"

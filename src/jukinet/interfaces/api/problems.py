@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -81,9 +82,17 @@ def refusal_response(request: Request, refusal: AuthRefused) -> JSONResponse:
     return response
 
 
+def _browser_page_request(request: Request) -> bool:
+    """A person's browser asking for a page (not an API client): send them to log in."""
+    accept = request.headers.get("accept", "")
+    return request.method == "GET" and accept.startswith("text/html")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthRefused)
-    async def _refused(request: Request, exc: AuthRefused) -> JSONResponse:
+    async def _refused(request: Request, exc: AuthRefused) -> Response:
+        if refusal_status(exc) == 401 and _browser_page_request(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         return refusal_response(request, exc)
 
     @app.exception_handler(RuleViolation)
