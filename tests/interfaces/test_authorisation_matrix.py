@@ -70,6 +70,9 @@ RECIPIENT: dict[tuple[str, str], dict[str, Any]] = {
     # Recipients' routes: no operator session, the recipient's own credential (a bearer key per
     # recipient, see interfaces/api/routes/provision.py); anonymous callers get 401.
     ("POST", "/provision/immediate"): {"json": {"affair_id": "X", "case_reference": "c"}},
+    ("POST", "/provision/batch"): {"params": {"affair_id": "X"}, "content": b"row_id\n"},
+    ("GET", "/provision/batch/{job_id}"): {},
+    ("GET", "/provision/batch/{job_id}/result"): {},
 }
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -229,6 +229,12 @@ def append_log(
     return int(key[0])
 
 
+def append_logs(conn: Connection, entries: list[dict[str, object]]) -> None:
+    """Append many provision-log entries in one statement (a batch job's records)."""
+    if entries:
+        conn.execute(provision_log.insert(), entries)
+
+
 def increment_count(
     conn: Connection, *, recipient: str, affair_id: str, year_month: str, method: str, by: int = 1
 ) -> None:

@@ -9,6 +9,7 @@ from jukinet.store import (
     documents,  # noqa: F401
     operators,  # noqa: F401
     provision,  # noqa: F401
+    provision_jobs,  # noqa: F401
     provision_stats,  # noqa: F401
     tables,
 )
