@@ -8,10 +8,12 @@ deadlock on a lock upgrade.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -59,12 +61,32 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_SQLITE_WRITERS: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+def _sqlite_writer_lock(engine: Engine) -> threading.RLock:
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.get(engine)
+        if lock is None:
+            lock = _SQLITE_WRITERS[engine] = threading.RLock()
+        return lock
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: commit on success, roll back on any error."""
-    with engine.connect() as conn:
-        if is_sqlite(engine):
-            conn.execution_options(sqlite_begin="IMMEDIATE")
+    """One write transaction: commit on success, roll back on any error.
+
+    SQLite has one writer at a time; threads of one process queue on a lock instead of on
+    SQLite's busy handler, whose growing sleeps turned a queue of 16 writers into
+    second-long tails. Other processes still meet BEGIN IMMEDIATE and the busy timeout.
+    """
+    if not is_sqlite(engine):
+        with engine.connect() as conn, conn.begin():
+            yield conn
+        return
+    with _sqlite_writer_lock(engine), engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
 
