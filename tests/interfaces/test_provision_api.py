@@ -3,9 +3,8 @@ PostgreSQL national databases)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,46 +12,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from jukinet.clock import FixedClock
-from jukinet.domain.codes import draw_resident_codes
-from jukinet.domain.identity import ChangeReason, Sex
-from jukinet.domain.register import NewEntry
 from jukinet.interfaces.api.app import create_app
 from jukinet.interfaces.api.deps import services_of
-from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
+from jukinet.nodes.embedded import EmbeddedNetwork
 from jukinet.services.national.provision import ProvisionService
 from jukinet.store import provision as store
 from jukinet.store.db import read_transaction
+from tests.support.provision import PENSION, network_with_national_on, register_one_resident
 
 CLOCK = FixedClock(datetime(2014, 3, 31, 1, 0, tzinfo=UTC))
-PENSION = "日本年金機構"
 
 
 @pytest.fixture
 def network(tmp_path: Path, engine: Engine) -> Iterator[EmbeddedNetwork]:
-    url = engine.url.render_as_string(hide_password=False)
-
-    def database(name: str) -> str:
-        if name == "national" and engine.dialect.name == "postgresql":
-            return url
-        return f"sqlite:///{tmp_path / (name + '.db')}"
-
-    net = build_embedded(tmp_path / "home", CLOCK, ["131016"], database_url=database)
+    net = network_with_national_on(engine, tmp_path, CLOCK)
     yield net
     net.dispose()
 
 
-def _resident(network: EmbeddedNetwork) -> str:
-    register = network.municipality("131016").register("131016")
-    register.designate_codes(draw_resident_codes(random.Random(7), 1))
-    day = date(2014, 1, 5)
-    entry = NewEntry(ChangeReason.BIRTH, day, "鈴木　一郎", day, Sex.MALE, "東京都千代田区1番")
-    code = register.record(entry).resident_code
-    network.drain()
-    return code
-
-
 def test_immediate_provision_through_the_api(network: EmbeddedNetwork) -> None:
-    code = _resident(network)
+    code = register_one_resident(network)
     service = ProvisionService(network.national.engine, CLOCK)
     key = service.issue_key(PENSION)
     with read_transaction(network.national.engine) as conn:

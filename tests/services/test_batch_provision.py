@@ -11,66 +11,39 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from jukinet.clock import FixedClock
-from jukinet.domain.codes import make_resident_code
 from jukinet.domain.errors import RuleViolation
-from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex
+from jukinet.domain.identity import ChangeReason
 from jukinet.domain.provision import AffairGrant, ProvisionField, ProvisionMethod
 from jukinet.services.national.batch_provision import RESULT_HEADER, BatchProvisionService
 from jukinet.services.national.provision import ProvisionService
 from jukinet.store import provision as store
 from jukinet.store import provision_jobs
-from jukinet.store.db import read_transaction, write_transaction
-from jukinet.store.identity_records import NATIONAL, apply_versions
+from jukinet.store.db import read_transaction
+from tests.support.provision import (
+    PENSION,
+    first_affair,
+    national_record,
+    resident_code,
+    store_national,
+)
 
 CLOCK = FixedClock(datetime(2013, 7, 31, 14, 30, tzinfo=UTC))  # still July in Japan
-PENSION = "日本年金機構"
 HEADER = "row_id,resident_code,name,birth_date,sex,address\n"
-
-
-def _code(n: int) -> str:
-    return make_resident_code(f"{n:010d}")
-
-
-def _record(n: int, name: str, **kw: object) -> IdentityRecord:
-    values: dict[str, object] = {
-        "resident_code": _code(n),
-        "lg_code": "131016",
-        "name": name,
-        "birth_date": date(1940, 4, 1),
-        "sex": Sex.MALE,
-        "address": "東京都千代田区霞が関二丁目1番2号",
-        "change_reason": ChangeReason.BIRTH,
-        "change_date": date(1940, 4, 1),
-    }
-    values.update(kw)
-    return IdentityRecord(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def service(engine: Engine) -> BatchProvisionService:
     ProvisionService(engine, CLOCK).seed()
     records = [
-        _record(1, "鈴木　一郎"),
-        _record(3, "佐藤次郎", change_reason=ChangeReason.DEATH, change_date=date(2013, 5, 2)),
-        _record(4, "田中三郎", address="大阪府大阪市北区1番"),
-        _record(5, "田中三郎", address="京都府京都市中京区2番"),
+        national_record(1, "鈴木　一郎"),
+        national_record(
+            3, "佐藤次郎", change_reason=ChangeReason.DEATH, change_date=date(2013, 5, 2)
+        ),
+        national_record(4, "田中三郎", address="大阪府大阪市北区1番"),
+        national_record(5, "田中三郎", address="京都府京都市中京区2番"),
     ]
-    with write_transaction(engine) as conn:
-        apply_versions(
-            conn,
-            NATIONAL,
-            [(r, None) for r in records],
-            tenant=None,
-            source="t",
-            source_seq=1,
-            at=CLOCK.now(),
-        )
+    store_national(engine, records, CLOCK)
     return BatchProvisionService(engine, CLOCK)
-
-
-def _affair(engine: Engine, recipient: str = PENSION) -> str:
-    with read_transaction(engine) as conn:
-        return store.affairs_of(conn, recipient)[0].affair_id
 
 
 def _rows(text: str) -> list[dict[str, str]]:
@@ -81,14 +54,14 @@ def _rows(text: str) -> list[dict[str, str]]:
 
 REQUEST = (
     HEADER
-    + f"r1,{_code(1)},,,,\n"
+    + f"r1,{resident_code(1)},,,,\n"
     + "r2,,鈴木一郎,1940-04-01,,\n"
     + "r3,,田中三郎,1940-04-01,,\n"
     + "r4,,田中三郎,1940-04-01,male,大阪府大阪市北区１番\n"
-    + f"r5,{_code(9)},,,,\n"
+    + f"r5,{resident_code(9)},,,,\n"
     + "r6,,佐藤次郎,1940-13-01,,\n"
     + "\n"
-    + f"r7,{_code(3)},,,,\n"
+    + f"r7,{resident_code(3)},,,,\n"
     + "r8,12345,,,,\n"
     + ",,鈴木一郎,1940-04-01,,\n"
     + "r10,,鈴木一郎,1940-04-01,male,\n"
@@ -99,7 +72,7 @@ REQUEST = (
 def test_batch_result_rows_in_order_with_outcomes(
     service: BatchProvisionService, engine: Engine
 ) -> None:
-    affair = _affair(engine)
+    affair = first_affair(engine)
     submission = service.submit(
         PENSION, affair, REQUEST.encode(), method=ProvisionMethod.BATCH_LINE
     )
@@ -126,7 +99,7 @@ def test_batch_result_rows_in_order_with_outcomes(
     ]
     assert rows[0]["name"] == "鈴木　一郎"
     assert rows[0]["status"] == "active"
-    assert rows[3]["resident_code"] == _code(4)
+    assert rows[3]["resident_code"] == resident_code(4)
     assert (rows[6]["status"], rows[6]["change_reason"], rows[6]["change_date"]) == (
         "deceased",
         "death",
@@ -137,10 +110,10 @@ def test_batch_result_rows_in_order_with_outcomes(
         assert store.counts(conn) == [(PENSION, affair, "2013-07", "batch_line", 4)]
         log = conn.execute(select(store.provision_log).order_by(store.provision_log.c.id)).all()
     assert [(e.resident_code, e.case_reference, e.job_id) for e in log] == [
-        (_code(1), "r1", job.id),
-        (_code(1), "r2", job.id),
-        (_code(4), "r4", job.id),
-        (_code(3), "r7", job.id),
+        (resident_code(1), "r1", job.id),
+        (resident_code(1), "r2", job.id),
+        (resident_code(4), "r4", job.id),
+        (resident_code(3), "r7", job.id),
     ]
     assert {e.method for e in log} == {"batch_line"}
 
@@ -148,14 +121,17 @@ def test_batch_result_rows_in_order_with_outcomes(
 def test_resubmitting_the_same_file_does_not_provide_twice(
     service: BatchProvisionService, engine: Engine
 ) -> None:
-    affair = _affair(engine)
-    data = (HEADER + f"a,{_code(1)},,,,\n").encode()
+    affair = first_affair(engine)
+    data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
     first = service.submit(PENSION, affair, data, method=ProvisionMethod.BATCH_MEDIA)
     again = service.submit(PENSION, affair, data, method=ProvisionMethod.BATCH_MEDIA)
     assert not again.created
     assert again.job.id == first.job.id
     other = service.submit(
-        PENSION, affair, data + f"b,{_code(1)},,,,\n".encode(), method=ProvisionMethod.BATCH_MEDIA
+        PENSION,
+        affair,
+        data + f"b,{resident_code(1)},,,,\n".encode(),
+        method=ProvisionMethod.BATCH_MEDIA,
     )
     assert other.created
     with read_transaction(engine) as conn:
@@ -177,12 +153,12 @@ def test_only_the_allowed_fields_are_returned(
         law="test",
         affair="test",
     )
-    data = (HEADER + f"a,{_code(1)},,,,\n").encode()
+    data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
     job = service.submit(PENSION, "TEST-NARROW", data, method=ProvisionMethod.BATCH_LINE).job
     result = service.result(job.id)
     assert result is not None
     row = _rows(result)[0]
-    assert (row["resident_code"], row["status"]) == (_code(1), "active")
+    assert (row["resident_code"], row["status"]) == (resident_code(1), "active")
     assert all(row[c] == "" for c in ("name", "birth_date", "sex", "address", "change_date"))
 
 
@@ -199,7 +175,7 @@ def test_malformed_files_are_refused_whole(
     service: BatchProvisionService, engine: Engine, data: bytes, rule: str
 ) -> None:
     with pytest.raises(RuleViolation) as caught:
-        service.submit(PENSION, _affair(engine), data, method=ProvisionMethod.BATCH_LINE)
+        service.submit(PENSION, first_affair(engine), data, method=ProvisionMethod.BATCH_LINE)
     assert (caught.value.field, caught.value.rule) == ("file", rule)
     with read_transaction(engine) as conn:
         assert store.counts(conn) == []
@@ -210,14 +186,14 @@ def test_malformed_files_are_refused_whole(
 
 
 def test_refusals_of_the_affair(service: BatchProvisionService, engine: Engine) -> None:
-    data = (HEADER + f"a,{_code(1)},,,,\n").encode()
+    data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
     with pytest.raises(RuleViolation) as caught:
         service.submit(PENSION, "SOUMU-ONKYU-1", data, method=ProvisionMethod.BATCH_LINE)
     assert caught.value.rule == "affair_not_listed"
     with pytest.raises(RuleViolation) as caught:
         service.submit("nobody", "SOUMU-ONKYU-1", data, method=ProvisionMethod.BATCH_LINE)
     assert caught.value.rule == "unknown_recipient"
-    affair = _affair(engine)
+    affair = first_affair(engine)
     ProvisionService(engine, CLOCK).suspend(PENSION, affair_id=affair)
     with pytest.raises(RuleViolation) as caught:
         service.submit(PENSION, affair, data, method=ProvisionMethod.BATCH_LINE)
@@ -227,8 +203,8 @@ def test_refusals_of_the_affair(service: BatchProvisionService, engine: Engine) 
 
 
 def test_large_file_is_matched_in_chunks(service: BatchProvisionService, engine: Engine) -> None:
-    affair = _affair(engine)
-    lines = [f"r{i},{_code(1 if i % 2 else 9)},,,,\n" for i in range(1, 1201)]
+    affair = first_affair(engine)
+    lines = [f"r{i},{resident_code(1 if i % 2 else 9)},,,,\n" for i in range(1, 1201)]
     job = service.submit(
         PENSION, affair, (HEADER + "".join(lines)).encode(), method=ProvisionMethod.BATCH_LINE
     ).job

@@ -10,39 +10,27 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from jukinet.clock import FixedClock
-from jukinet.domain.codes import make_resident_code
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex
 from jukinet.domain.provision import MatchOutcome, ProvisionField, ProvisionQuery
 from jukinet.services.national.provision import ProvisionService
 from jukinet.store import provision as store
 from jukinet.store.db import read_transaction, write_transaction
-from jukinet.store.identity_records import NATIONAL, apply_versions
+from tests.support.provision import (
+    PENSION,
+    first_affair,
+    national_record,
+    resident_code,
+    store_national,
+)
 
 # 2013-07-31 23:30 JST is still July in Japan (counters use Japan's month).
 CLOCK = FixedClock(datetime(2013, 7, 31, 14, 30, tzinfo=UTC))
-PENSION = "日本年金機構"
 KIKIN = "国民年金基金連合会"
 
 
-def _code(n: int) -> str:
-    return make_resident_code(f"{n:010d}")
-
-
 def _record(n: int, name: str, **kw: object) -> IdentityRecord:
-    values: dict[str, object] = {
-        "resident_code": _code(n),
-        "lg_code": "131016",
-        "name": name,
-        "birth_date": date(1940, 4, 1),
-        "sex": Sex.MALE,
-        "address": "東京都千代田区霞が関二丁目1番2号",
-        "change_reason": ChangeReason.BIRTH,
-        "change_date": date(1940, 4, 1),
-        "name_kana": "スズキイチロウ",
-    }
-    values.update(kw)
-    return IdentityRecord(**values)  # type: ignore[arg-type]
+    return national_record(n, name, **{"name_kana": "スズキイチロウ", **kw})
 
 
 @pytest.fixture
@@ -57,22 +45,8 @@ def service(engine: Engine) -> ProvisionService:
         _record(4, "田中三郎", address="大阪府大阪市北区1番"),
         _record(5, "田中三郎", address="京都府京都市中京区2番"),
     ]
-    with write_transaction(engine) as conn:
-        apply_versions(
-            conn,
-            NATIONAL,
-            [(r, None) for r in records],
-            tenant=None,
-            source="t",
-            source_seq=1,
-            at=CLOCK.now(),
-        )
+    store_national(engine, records, CLOCK)
     return svc
-
-
-def _affair(engine: Engine, recipient: str) -> str:
-    with read_transaction(engine) as conn:
-        return store.affairs_of(conn, recipient)[0].affair_id
 
 
 def _q(affair: str, **kw: object) -> ProvisionQuery:
@@ -80,16 +54,16 @@ def _q(affair: str, **kw: object) -> ProvisionQuery:
 
 
 def test_found_by_code_logs_counts_and_audits(service: ProvisionService, engine: Engine) -> None:
-    affair = _affair(engine, PENSION)
-    result = service.immediate(PENSION, _q(affair, resident_code=_code(1)))
+    affair = first_affair(engine, PENSION)
+    result = service.immediate(PENSION, _q(affair, resident_code=resident_code(1)))
     assert result.outcome is MatchOutcome.FOUND
     assert result.record is not None
     assert result.record["name"] == "鈴木　一郎"
     assert result.record["status"] == "active"
     assert "name_kana" not in result.record  # not an allowed field by default
-    service.immediate(PENSION, _q(affair, resident_code=_code(1)))
+    service.immediate(PENSION, _q(affair, resident_code=resident_code(1)))
     with read_transaction(engine) as conn:
-        log = store.log_of_person(conn, _code(1))
+        log = store.log_of_person(conn, resident_code(1))
         assert [(r.recipient, r.affair_id, r.method, r.case_reference) for r in log] == [
             (PENSION, affair, "immediate", "CASE-1")
         ] * 2
@@ -99,7 +73,7 @@ def test_found_by_code_logs_counts_and_audits(service: ProvisionService, engine:
 
 
 def test_found_by_basic_items_on_search_keys(service: ProvisionService, engine: Engine) -> None:
-    affair = _affair(engine, PENSION)
+    affair = first_affair(engine, PENSION)
     four = _q(
         affair,
         name="鈴木一郎",
@@ -113,11 +87,11 @@ def test_found_by_basic_items_on_search_keys(service: ProvisionService, engine: 
 
 
 def test_deceased_not_found_and_several(service: ProvisionService, engine: Engine) -> None:
-    affair = _affair(engine, PENSION)
-    dead = service.immediate(PENSION, _q(affair, resident_code=_code(3)))
+    affair = first_affair(engine, PENSION)
+    dead = service.immediate(PENSION, _q(affair, resident_code=resident_code(3)))
     assert dead.record is not None
     assert (dead.record["status"], dead.record["status_date"]) == ("deceased", "2013-05-02")
-    assert service.immediate(PENSION, _q(affair, resident_code=_code(9))).outcome is (
+    assert service.immediate(PENSION, _q(affair, resident_code=resident_code(9))).outcome is (
         MatchOutcome.NOT_FOUND
     )
     several = service.immediate(PENSION, _q(affair, name="田中三郎", birth_date=date(1940, 4, 1)))
@@ -136,15 +110,18 @@ def test_deceased_not_found_and_several(service: ProvisionService, engine: Engin
 
 
 def test_refusals_are_named_and_logged(service: ProvisionService, engine: Engine) -> None:
-    pension = _affair(engine, PENSION)
-    other = _affair(engine, "総務省")
+    pension = first_affair(engine, PENSION)
+    other = first_affair(engine, "総務省")
     cases = [
-        ("国税庁", _q(pension, resident_code=_code(1)), "unknown_recipient"),
-        (PENSION, _q(other, resident_code=_code(1)), "affair_not_listed"),
+        ("国税庁", _q(pension, resident_code=resident_code(1)), "unknown_recipient"),
+        (PENSION, _q(other, resident_code=resident_code(1)), "affair_not_listed"),
         (
             PENSION,
             ProvisionQuery(
-                pension, "C", resident_code=_code(1), fields=frozenset({ProvisionField.NAME_KANA})
+                pension,
+                "C",
+                resident_code=resident_code(1),
+                fields=frozenset({ProvisionField.NAME_KANA}),
             ),
             "field_not_allowed",
         ),
@@ -155,12 +132,12 @@ def test_refusals_are_named_and_logged(service: ProvisionService, engine: Engine
         assert exc.value.rule == rule
     service.suspend(PENSION)
     with pytest.raises(RuleViolation) as exc:
-        service.immediate(PENSION, _q(pension, resident_code=_code(1)))
+        service.immediate(PENSION, _q(pension, resident_code=resident_code(1)))
     assert exc.value.rule == "recipient_suspended"
     service.suspend(PENSION, suspended=False)
     service.suspend(PENSION, affair_id=pension)
     with pytest.raises(RuleViolation) as exc:
-        service.immediate(PENSION, _q(pension, resident_code=_code(1)))
+        service.immediate(PENSION, _q(pension, resident_code=resident_code(1)))
     assert exc.value.rule == "affair_suspended"
     with read_transaction(engine) as conn:
         assert conn.execute(select(func.count()).select_from(store.provision_log)).scalar() == 0
@@ -172,11 +149,11 @@ def test_refusals_are_named_and_logged(service: ProvisionService, engine: Engine
 
 def test_outside_window(service: ProvisionService, engine: Engine) -> None:
     early = ProvisionService(engine, FixedClock(datetime(2012, 8, 1, tzinfo=UTC)))
-    affair = _affair(engine, KIKIN)  # lawful from 2012-09-01
+    affair = first_affair(engine, KIKIN)  # lawful from 2012-09-01
     with pytest.raises(RuleViolation) as exc:
-        early.immediate(KIKIN, _q(affair, resident_code=_code(1)))
+        early.immediate(KIKIN, _q(affair, resident_code=resident_code(1)))
     assert (exc.value.field, exc.value.rule) == ("affair_id", "outside_window")
-    assert service.immediate(KIKIN, _q(affair, resident_code=_code(1))).outcome is (
+    assert service.immediate(KIKIN, _q(affair, resident_code=resident_code(1))).outcome is (
         MatchOutcome.FOUND
     )
 
@@ -196,16 +173,9 @@ def test_credentials(service: ProvisionService) -> None:
 def test_provision_log_is_append_only_on_postgresql(postgres_engine: Engine) -> None:
     svc = ProvisionService(postgres_engine, CLOCK)
     svc.seed()
-    with write_transaction(postgres_engine) as conn:
-        apply_versions(
-            conn,
-            NATIONAL,
-            [(_record(1, "鈴木一郎"), None)],
-            tenant=None,
-            source="t",
-            source_seq=1,
-            at=CLOCK.now(),
-        )
-    svc.immediate(PENSION, _q(_affair(postgres_engine, PENSION), resident_code=_code(1)))
+    store_national(postgres_engine, [_record(1, "鈴木一郎")], CLOCK)
+    svc.immediate(
+        PENSION, _q(first_affair(postgres_engine, PENSION), resident_code=resident_code(1))
+    )
     with pytest.raises(DBAPIError), write_transaction(postgres_engine) as conn:
         conn.execute(text("DELETE FROM provision_log"))
