@@ -67,8 +67,9 @@ endpoint. The documentation routes (``/openapi.json``, ``/docs``, ...) are Starl
 checked separately."""
 
 RECIPIENT: dict[tuple[str, str], dict[str, Any]] = {
-    # Recipients' routes: no operator session, the recipient's own credential (a bearer key per
-    # recipient, see interfaces/api/routes/provision.py); anonymous callers get 401.
+    # Recipients' routes: no operator session, the recipient's own credential (a request signed
+    # with its certificate, or the transitional bearer key: interfaces/api/recipient_auth.py);
+    # anonymous callers get 401.
     ("POST", "/provision/immediate"): {"json": {"affair_id": "X", "case_reference": "c"}},
     ("POST", "/provision/batch"): {"params": {"affair_id": "X"}, "content": b"row_id\n"},
     ("GET", "/provision/batch/{job_id}"): {},

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -34,6 +36,16 @@ def network(tmp_path: Path, engine: Engine) -> Iterator[EmbeddedNetwork]:
     net.dispose()
 
 
+def _wait_until_finished(client: TestClient, location: str, auth: dict[str, str]) -> Any:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = client.get(location, headers=auth).json()
+        if job["status"] in {"done", "failed"}:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {location} did not finish")
+
+
 def test_batch_provision_over_the_line(network: EmbeddedNetwork) -> None:
     code = register_one_resident(network)
     service = ProvisionService(network.national.engine, CLOCK)
@@ -54,8 +66,16 @@ def test_batch_provision_over_the_line(network: EmbeddedNetwork) -> None:
 
     assert client.post("/provision/batch", params=params, content=data).status_code == 401
     created = client.post("/provision/batch", params=params, content=data, headers=auth)
-    assert created.status_code == 201, created.text
-    job = created.json()
+    assert created.status_code == 202, created.text
+    assert created.json()["status"] == "queued"
+    location = created.headers["location"]
+    not_yet = client.get(f"{location}/result", headers=auth)
+    assert (not_yet.status_code, not_yet.json()["type"].rsplit("/", 1)[-1]) == (409, "job_not_done")
+    network.start(heartbeat_seconds=60)  # the national center's batch worker takes the job
+    try:
+        job = _wait_until_finished(client, location, auth)
+    finally:
+        network.stop()
     assert (job["status"], job["total_rows"], job["provided_rows"], job["invalid_rows"]) == (
         "done",
         4,
@@ -93,6 +113,10 @@ def test_batch_provision_over_the_line(network: EmbeddedNetwork) -> None:
     assert (refused.status_code, refused.json()["rule"]) == (403, "affair_not_listed")
     bad = client.post("/provision/batch", params=params, content=b"\xff\xfe", headers=auth)
     assert (bad.status_code, bad.json()["field"], bad.json()["rule"]) == (422, "file", "encoding")
+    xml = {**auth, "Content-Type": "application/xml"}
+    assert (
+        client.post("/provision/batch", params=params, content=data, headers=xml).status_code == 415
+    )
 
     with read_transaction(network.national.engine) as conn:
         assert store.counts(conn) == [(PENSION, affair, "2014-03", "batch_line", 2)]

@@ -1,11 +1,12 @@
-"""Batch provision on the national center, on SQLite and PostgreSQL: the result file, invalid
-rows, re-submission, the provision log, the monthly counters and refusals."""
+"""Batch provision on the national center, on SQLite and PostgreSQL: jobs queued and run by a
+worker, the result file, invalid rows, re-submission, the provision-log segment, the monthly
+counters, refusals at submission and at run time, a worker that died."""
 
 from __future__ import annotations
 
 import csv
-import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -14,11 +15,14 @@ from jukinet.clock import FixedClock
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason
 from jukinet.domain.provision import AffairGrant, ProvisionField, ProvisionMethod
-from jukinet.services.national.batch_provision import RESULT_HEADER, BatchProvisionService
+from jukinet.services.national.batch.matcher import RESULT_HEADER
+from jukinet.services.national.batch.service import LEASE, BatchProvisionService
 from jukinet.services.national.provision import ProvisionService
+from jukinet.services.national.provision_log import ProvisionLog
 from jukinet.store import provision as store
 from jukinet.store import provision_jobs
-from jukinet.store.db import read_transaction
+from jukinet.store.db import read_transaction, write_transaction
+from jukinet.store.provision_jobs import ProvisionJob
 from tests.support.provision import (
     PENSION,
     first_affair,
@@ -32,7 +36,7 @@ HEADER = "row_id,resident_code,name,birth_date,sex,address\n"
 
 
 @pytest.fixture
-def service(engine: Engine) -> BatchProvisionService:
+def service(engine: Engine, tmp_path: Path) -> BatchProvisionService:
     ProvisionService(engine, CLOCK).seed()
     records = [
         national_record(1, "鈴木　一郎"),
@@ -43,13 +47,36 @@ def service(engine: Engine) -> BatchProvisionService:
         national_record(5, "田中三郎", address="京都府京都市中京区2番"),
     ]
     store_national(engine, records, CLOCK)
-    return BatchProvisionService(engine, CLOCK)
+    return BatchProvisionService(engine, CLOCK, tmp_path / "national")
 
 
-def _rows(text: str) -> list[dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text))
-    assert tuple(reader.fieldnames or ()) == RESULT_HEADER
-    return list(reader)
+def _run(
+    service: BatchProvisionService,
+    affair: str,
+    data: bytes,
+    method: ProvisionMethod = ProvisionMethod.BATCH_LINE,
+    recipient: str = PENSION,
+) -> ProvisionJob:
+    """Submit ``data`` and let the worker run it; the job as it ends."""
+    submission = service.submit(recipient, affair, service.stage_bytes(data), method=method)
+    assert submission.job.status == "queued" if submission.created else "done"
+    service.run_pending()
+    job = service.job(submission.job.id)
+    assert job is not None
+    return job
+
+
+def _rows(service: BatchProvisionService, job: ProvisionJob) -> list[dict[str, str]]:
+    path = service.result_file(job)
+    assert path is not None
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == RESULT_HEADER
+        return list(reader)
+
+
+def _log(service: BatchProvisionService) -> ProvisionLog:
+    return ProvisionLog(service.engine, service.files, CLOCK)
 
 
 REQUEST = (
@@ -73,16 +100,10 @@ def test_batch_result_rows_in_order_with_outcomes(
     service: BatchProvisionService, engine: Engine
 ) -> None:
     affair = first_affair(engine)
-    submission = service.submit(
-        PENSION, affair, REQUEST.encode(), method=ProvisionMethod.BATCH_LINE
-    )
-    job = submission.job
-    assert submission.created
+    job = _run(service, affair, REQUEST.encode())
     assert (job.status, job.total_rows, job.processed_rows) == ("done", 11, 11)
     assert (job.provided_rows, job.invalid_rows) == (4, 5)
-    result = service.result(job.id)
-    assert result is not None
-    rows = _rows(result)
+    rows = _rows(service, job)
     outcomes = [(r["row_id"], r["line"], r["outcome"], r["reason"]) for r in rows]
     assert outcomes == [
         ("r1", "2", "found", ""),
@@ -108,14 +129,21 @@ def test_batch_result_rows_in_order_with_outcomes(
     assert all(rows[i]["name"] == "" for i in (2, 4, 5))
     with read_transaction(engine) as conn:
         assert store.counts(conn) == [(PENSION, affair, "2013-07", "batch_line", 4)]
-        log = conn.execute(select(store.provision_log).order_by(store.provision_log.c.id)).all()
-    assert [(e.resident_code, e.case_reference, e.job_id) for e in log] == [
-        (resident_code(1), "r1", job.id),
-        (resident_code(1), "r2", job.id),
-        (resident_code(4), "r4", job.id),
-        (resident_code(3), "r7", job.id),
+    log = _log(service)
+    assert log.counts() == {(PENSION, affair, "2013-07", "batch_line"): 4}
+    entries = [
+        (e.resident_code, e.case_reference, e.job_id, e.method)
+        for code in (resident_code(1), resident_code(3), resident_code(4))
+        for e in log.entries_for(code)
     ]
-    assert {e.method for e in log} == {"batch_line"}
+    assert sorted(entries) == sorted(
+        [
+            (resident_code(1), "r1", job.id, "batch_line"),
+            (resident_code(1), "r2", job.id, "batch_line"),
+            (resident_code(3), "r7", job.id, "batch_line"),
+            (resident_code(4), "r4", job.id, "batch_line"),
+        ]
+    )
 
 
 def test_resubmitting_the_same_file_does_not_provide_twice(
@@ -123,20 +151,18 @@ def test_resubmitting_the_same_file_does_not_provide_twice(
 ) -> None:
     affair = first_affair(engine)
     data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
-    first = service.submit(PENSION, affair, data, method=ProvisionMethod.BATCH_MEDIA)
-    again = service.submit(PENSION, affair, data, method=ProvisionMethod.BATCH_MEDIA)
+    media = ProvisionMethod.BATCH_MEDIA
+    first = _run(service, affair, data, media)
+    again = service.submit(PENSION, affair, service.stage_bytes(data), method=media)
     assert not again.created
-    assert again.job.id == first.job.id
-    other = service.submit(
-        PENSION,
-        affair,
-        data + f"b,{resident_code(1)},,,,\n".encode(),
-        method=ProvisionMethod.BATCH_MEDIA,
-    )
-    assert other.created
+    assert (again.job.id, again.job.status) == (first.id, "done")
+    assert service.run_pending() == []
+    other = _run(service, affair, data + f"b,{resident_code(1)},,,,\n".encode(), media)
+    assert other.id != first.id
     with read_transaction(engine) as conn:
         assert store.counts(conn) == [(PENSION, affair, "2013-07", "batch_media", 3)]
-        assert conn.execute(select(func.count()).select_from(store.provision_log)).scalar() == 3
+    assert _log(service).counts() == {(PENSION, affair, "2013-07", "batch_media"): 3}
+    assert list((service.files / "provision" / "incoming").iterdir()) == []
 
 
 def test_only_the_allowed_fields_are_returned(
@@ -154,10 +180,7 @@ def test_only_the_allowed_fields_are_returned(
         affair="test",
     )
     data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
-    job = service.submit(PENSION, "TEST-NARROW", data, method=ProvisionMethod.BATCH_LINE).job
-    result = service.result(job.id)
-    assert result is not None
-    row = _rows(result)[0]
+    row = _rows(service, _run(service, "TEST-NARROW", data))[0]
     assert (row["resident_code"], row["status"]) == (resident_code(1), "active")
     assert all(row[c] == "" for c in ("name", "birth_date", "sex", "address", "change_date"))
 
@@ -175,8 +198,14 @@ def test_malformed_files_are_refused_whole(
     service: BatchProvisionService, engine: Engine, data: bytes, rule: str
 ) -> None:
     with pytest.raises(RuleViolation) as caught:
-        service.submit(PENSION, first_affair(engine), data, method=ProvisionMethod.BATCH_LINE)
+        service.submit(
+            PENSION,
+            first_affair(engine),
+            service.stage_bytes(data),
+            method=ProvisionMethod.BATCH_LINE,
+        )
     assert (caught.value.field, caught.value.rule) == ("file", rule)
+    assert list((service.files / "provision" / "requests").glob("*")) == []
     with read_transaction(engine) as conn:
         assert store.counts(conn) == []
         assert (
@@ -187,28 +216,88 @@ def test_malformed_files_are_refused_whole(
 
 def test_refusals_of_the_affair(service: BatchProvisionService, engine: Engine) -> None:
     data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
+    line = ProvisionMethod.BATCH_LINE
     with pytest.raises(RuleViolation) as caught:
-        service.submit(PENSION, "SOUMU-ONKYU-1", data, method=ProvisionMethod.BATCH_LINE)
+        service.submit(PENSION, "SOUMU-ONKYU-1", service.stage_bytes(data), method=line)
     assert caught.value.rule == "affair_not_listed"
     with pytest.raises(RuleViolation) as caught:
-        service.submit("nobody", "SOUMU-ONKYU-1", data, method=ProvisionMethod.BATCH_LINE)
+        service.submit("nobody", "SOUMU-ONKYU-1", service.stage_bytes(data), method=line)
     assert caught.value.rule == "unknown_recipient"
     affair = first_affair(engine)
     ProvisionService(engine, CLOCK).suspend(PENSION, affair_id=affair)
     with pytest.raises(RuleViolation) as caught:
-        service.submit(PENSION, affair, data, method=ProvisionMethod.BATCH_LINE)
+        service.submit(PENSION, affair, service.stage_bytes(data), method=line)
     assert caught.value.rule == "affair_suspended"
     with read_transaction(engine) as conn:
         assert store.counts(conn) == []
 
 
-def test_large_file_is_matched_in_chunks(service: BatchProvisionService, engine: Engine) -> None:
+def test_an_affair_suspended_before_the_job_runs_fails_it_and_provides_nothing(
+    service: BatchProvisionService, engine: Engine
+) -> None:
+    affair = first_affair(engine)
+    data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
+    queued = service.submit(
+        PENSION, affair, service.stage_bytes(data), method=ProvisionMethod.BATCH_LINE
+    ).job
+    ProvisionService(engine, CLOCK).suspend(PENSION, affair_id=affair)
+    (job,) = service.run_pending()
+    assert (job.id, job.status, job.provided_rows) == (queued.id, "failed", 0)
+    assert job.error is not None and "affair_suspended" in job.error
+    assert service.result_file(job) is None
+    assert _log(service).counts() == {}
+    with read_transaction(engine) as conn:
+        assert store.counts(conn) == []
+
+
+def test_a_job_of_a_worker_that_died_is_taken_over_after_its_lease(
+    service: BatchProvisionService, engine: Engine
+) -> None:
+    affair = first_affair(engine)
+    data = (HEADER + f"a,{resident_code(1)},,,,\n").encode()
+    queued = service.submit(
+        PENSION, affair, service.stage_bytes(data), method=ProvisionMethod.BATCH_LINE
+    ).job
+    with write_transaction(engine) as conn:  # a worker claimed it, then died
+        assert provision_jobs.claim(conn, queued, CLOCK.now())
+    assert service.run_pending() == []  # its lease still holds
+    later = FixedClock(CLOCK.now() + LEASE + timedelta(seconds=1))
+    (job,) = BatchProvisionService(engine, later, service.files).run_pending()
+    assert (job.id, job.status, job.provided_rows) == (queued.id, "done", 1)
+    assert _log(service).counts() == {(PENSION, affair, "2013-07", "batch_line"): 1}
+
+
+def test_records_changed_after_the_snapshot_are_provided_as_they_are_now(
+    service: BatchProvisionService, engine: Engine
+) -> None:
+    affair = first_affair(engine)
+    data = (HEADER + f"a,{resident_code(1)},,,,\nb,{resident_code(8)},,,,\n").encode()
+    first = _rows(service, _run(service, affair, data))
+    assert [r["outcome"] for r in first] == ["found", "not_found"]
+    store_national(
+        engine,
+        [
+            national_record(
+                1,
+                "鈴木　一郎",
+                address="北海道札幌市1番",
+                change_reason=ChangeReason.MOVE_IN,
+                change_date=date(2013, 7, 1),
+            ),
+            national_record(8, "新人"),
+        ],
+        CLOCK,
+    )
+    again = _rows(service, _run(service, affair, data + b"\n"))  # another file: a new job
+    assert [(r["outcome"], r["address"]) for r in again] == [
+        ("found", "北海道札幌市1番"),
+        ("found", again[1]["address"]),
+    ]
+
+
+def test_a_large_file_keeps_its_order(service: BatchProvisionService, engine: Engine) -> None:
     affair = first_affair(engine)
     lines = [f"r{i},{resident_code(1 if i % 2 else 9)},,,,\n" for i in range(1, 1201)]
-    job = service.submit(
-        PENSION, affair, (HEADER + "".join(lines)).encode(), method=ProvisionMethod.BATCH_LINE
-    ).job
+    job = _run(service, affair, (HEADER + "".join(lines)).encode())
     assert (job.total_rows, job.provided_rows) == (1200, 600)
-    result = service.result(job.id)
-    assert result is not None
-    assert [r["row_id"] for r in _rows(result)] == [f"r{i}" for i in range(1, 1201)]
+    assert [r["row_id"] for r in _rows(service, job)] == [f"r{i}" for i in range(1, 1201)]

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from jukinet.store.migrate import heads, upgrade
+from jukinet.store.migrate import heads, include_name, upgrade
 from jukinet.store.schema import metadata
 
 
@@ -16,7 +16,9 @@ def test_single_head() -> None:
 
 def test_migrated_schema_matches_tables(engine: Engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
+        )
         diff = compare_metadata(context, metadata)
     assert diff == []
 

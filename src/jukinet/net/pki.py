@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol
+from urllib.parse import quote, unquote
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -60,6 +61,7 @@ __all__ = [
     "key_family",
     "key_size_bits",
     "node_identity",
+    "recipient_name",
     "safe_node_dirname",
     "sign",
     "verify",
@@ -303,6 +305,9 @@ def fingerprint(cert_der: bytes) -> str:
 
 NODE_URI_PREFIX: Final = "urn:jukinet:node:"
 ROLE_URI_PREFIX: Final = "urn:jukinet:role:"
+RECIPIENT_URI_PREFIX: Final = "urn:jukinet:recipient:"
+"""A recipient certificate names its recipient (提供先, percent-encoded UTF-8) in a SAN URI:
+the CA, not a database row, binds the key to the recipient the requests are made for."""
 _NODE_ID = re.compile(r"^[a-z0-9]+(?:[/.-][a-z0-9]+)*$")
 _ROLE = re.compile(r"^[a-z][a-z0-9-]*$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -346,6 +351,18 @@ def node_identity(cert: x509.Certificate) -> NodeIdentity:
             "not_a_node", "certificate names no jukinet node id and role", "certificate"
         )
     return NodeIdentity(node_id, role)
+
+
+def recipient_name(cert: x509.Certificate) -> str | None:
+    """The recipient a recipient certificate was issued to (``None``: it names none)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(RECIPIENT_URI_PREFIX):
+            return unquote(uri.removeprefix(RECIPIENT_URI_PREFIX))
+    return None
 
 
 # --- issuing -------------------------------------------------------------------------------
@@ -496,8 +513,10 @@ class CertificateAuthority:
         *,
         validity: timedelta = NODE_VALIDITY,
         hosts: Iterable[str] = DEFAULT_HOSTS,
+        recipient: str | None = None,
     ) -> x509.Certificate:
-        """A node certificate usable both to sign messages and for mutual TLS on ``hosts``."""
+        """A node certificate usable both to sign messages and for mutual TLS on ``hosts``;
+        ``recipient`` names the recipient of a recipient certificate."""
         _check_node_id(node_id)
         if not _ROLE.fullmatch(role):
             raise PKIError(f"invalid role {role!r}")
@@ -505,6 +524,11 @@ class CertificateAuthority:
             x509.UniformResourceIdentifier(NODE_URI_PREFIX + node_id),
             x509.UniformResourceIdentifier(ROLE_URI_PREFIX + role),
         ]
+        if recipient is not None:
+            if not recipient.strip():
+                raise PKIError("a recipient certificate needs the recipient's name")
+            uri = RECIPIENT_URI_PREFIX + quote(recipient, safe="")
+            names.append(x509.UniformResourceIdentifier(uri))
         for host in hosts:
             try:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
@@ -840,12 +864,16 @@ class NetworkPKI:
         hosts: Iterable[str] = DEFAULT_HOSTS,
         overwrite: bool = False,
         purpose: str = NODES_PURPOSE,
+        recipient: str | None = None,
     ) -> NodeCredentials:
         """Generate a node key, certify it and write ``nodes/<safe id>/``.
 
         ``overwrite=True`` renews a node (e.g. the 2014 algorithm migration); otherwise an
         existing node directory is an error so a typo cannot silently replace a key.
+        ``recipient`` (recipients CA only) names the recipient the certificate acts for.
         """
+        if recipient is not None and purpose != RECIPIENTS_PURPOSE:
+            raise PKIError("only certificates of the recipients CA name a recipient")
         issuer = self.issuers[purpose]
         key = generate_private_key(algorithm, rsa_key_size)
         cert = issuer.issue_leaf(
@@ -855,6 +883,7 @@ class NetworkPKI:
             now or datetime.now(UTC),
             validity=validity,
             hosts=hosts,
+            recipient=recipient,
         )
         creds = NodeCredentials(
             cert, key, (issuer.certificate, self.root.certificate), SignatureAlgorithm(algorithm)
@@ -894,11 +923,11 @@ class NetworkPKI:
         rsa_key_size: int = 2048,
         validity: timedelta = NODE_VALIDITY,
     ) -> NodeCredentials:
-        """A new key and certificate for a node (same role, hosts and issuer; ``algorithm``
-        defaults to the current one). The old certificate is kept under ``previous/`` and is
-        *not* revoked: messages it already signed keep verifying through the overlap, until
-        it expires, is revoked, or the crypto policy retires its algorithm. Its private key
-        is not kept."""
+        """A new key and certificate for a node (same role, hosts, recipient and issuer;
+        ``algorithm`` defaults to the current one). The old certificate is kept under
+        ``previous/`` and is *not* revoked: messages it already signed keep verifying through
+        the overlap, until it expires, is revoked, or the crypto policy retires its algorithm.
+        Its private key is not kept."""
         old = self.credentials(node_id)
         directory = self.node_dir(node_id)
         previous = directory / "previous"
@@ -928,6 +957,7 @@ class NetworkPKI:
             hosts=hosts,
             overwrite=True,
             purpose=self.purpose_of(old.certificate),
+            recipient=recipient_name(old.certificate),
         )
 
     def _revoked_path(self, purpose: str) -> Path:

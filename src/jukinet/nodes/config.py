@@ -5,6 +5,7 @@ Example (a municipal host for 千代田区 and 渋谷区)::
     role = "municipality"
     database_url = "postgresql://jukinet@db.chiyoda.example/jukinet"
     pki_dir = "pki"                 # what `jukinet init` wrote (relative to this file)
+    files_dir = "files"             # files outside the database (default "files")
     lg_codes = ["131016", "131130"]
     heartbeat_seconds = 10
 
@@ -44,6 +45,7 @@ _TOP_KEYS: Final = frozenset(
         "role",
         "database_url",
         "pki_dir",
+        "files_dir",
         "lg_codes",
         "heartbeat_seconds",
         "timeout_seconds",
@@ -75,6 +77,7 @@ class NodeConfig:
     role: Role
     database_url: str
     pki_dir: Path
+    files_dir: Path  # files kept outside the database (national: batch jobs, log segments)
     listen_host: str
     listen_port: int
     peers: dict[str, str] = field(default_factory=dict)
@@ -131,6 +134,7 @@ def parse_config(raw: dict[str, Any], source: Path) -> NodeConfig:
         ) from None
     database_url = _database_url(_required(raw, "database_url", str, fail), base, fail)
     pki_dir = (base / _required(raw, "pki_dir", str, fail)).resolve()
+    files_dir = (base / _optional_text(raw, "files_dir", "files", fail)).resolve()
     host, port = _listen(raw.get("listen", {}), role, fail)
     lg_codes = _lg_codes(raw.get("lg_codes"), role, fail)
     peers = _peers(raw.get("peers", {}), fail)
@@ -139,6 +143,7 @@ def parse_config(raw: dict[str, Any], source: Path) -> NodeConfig:
         role=role,
         database_url=database_url,
         pki_dir=pki_dir,
+        files_dir=files_dir,
         listen_host=host,
         listen_port=port,
         peers=peers,
@@ -157,6 +162,10 @@ def _required(raw: dict[str, Any], key: str, kind: type[T], fail: Fail) -> T:
     if not isinstance(value, kind) or (kind is str and not value):
         raise fail(key, f"must be a non-empty {kind.__name__}")
     return value
+
+
+def _optional_text(raw: dict[str, Any], key: str, default: str, fail: Fail) -> str:
+    return _required(raw, key, str, fail) if key in raw else default
 
 
 def _database_url(url: str, base: Path, fail: Fail) -> str:

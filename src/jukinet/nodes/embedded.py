@@ -15,7 +15,13 @@ from cryptography import x509
 
 from jukinet.clock import Clock
 from jukinet.net.messages import NATIONAL_NODE, PREFECTURE_NODE, Role, municipal_node
-from jukinet.net.pki import NODES_PURPOSE, NetworkPKI, NodeCredentials
+from jukinet.net.pki import (
+    NODES_PURPOSE,
+    RECIPIENTS_CA_NAME,
+    RECIPIENTS_PURPOSE,
+    NetworkPKI,
+    NodeCredentials,
+)
 from jukinet.net.policy import CryptoPolicy
 from jukinet.net.transport import InProcessTransport, Transport
 from jukinet.nodes.node import Node, node_credentials
@@ -34,11 +40,15 @@ log = get_logger("jukinet.nodes.embedded")
 
 
 def open_pki(home: Path, clock: Clock) -> NetworkPKI:
-    """The network CA under ``home/pki``, created on first start (``jukinet init``)."""
+    """The network CA under ``home/pki``, created on first start (``jukinet init``), with the
+    recipients issuing CA the national center verifies signed provision requests against."""
     directory = home / "pki"
     if (directory / "ca" / "root.pem").exists():
-        return NetworkPKI.load(directory)
-    return NetworkPKI.init(directory, clock.now())
+        pki = NetworkPKI.load(directory)
+    else:
+        pki = NetworkPKI.init(directory, clock.now())
+    pki.ensure_issuer(RECIPIENTS_PURPOSE, RECIPIENTS_CA_NAME, clock.now())
+    return pki
 
 
 IDLE_SECONDS = 0.05
@@ -104,7 +114,8 @@ class EmbeddedNetwork:
         return total
 
     def start(self, heartbeat_seconds: float = 10.0) -> None:
-        """Deliver for every node from one thread, and send heartbeats from another.
+        """Deliver for every node from one thread, send heartbeats from another, and run
+        each node's own loops (the national center's batch worker) in theirs.
 
         One delivery thread, not one per node: the in-process transport applies a message in
         the sender's thread, so per-node threads would only queue up on the receivers'
@@ -114,10 +125,15 @@ class EmbeddedNetwork:
         for node in self.nodes:
             node.outbox.wake = wake  # any enqueue anywhere wakes the one delivery thread
         self._stop.clear()
+        loops = [loop for node in self.nodes for loop in node.loops]  # e.g. batch jobs
         self._threads = [
             threading.Thread(target=self._deliver, args=(wake,), name="delivery", daemon=True),
             threading.Thread(
                 target=self._heartbeats, args=(heartbeat_seconds,), name="heartbeat", daemon=True
+            ),
+            *(
+                threading.Thread(target=loop, args=(self._stop,), name=f"loop-{i}", daemon=True)
+                for i, loop in enumerate(loops)
             ),
         ]
         for thread in self._threads:
@@ -162,6 +178,11 @@ def municipal_database(home: Path, lg_code: str) -> Path:
     return home.resolve() / "municipalities" / f"{lg_code}.db"
 
 
+def national_files(home: Path) -> Path:
+    """The embedded national center's files outside its database."""
+    return home.resolve() / "national"
+
+
 def hosted_municipalities(home: Path) -> list[str]:
     """Municipalities that already have a database under ``home``."""
     return sorted(p.stem for p in (home / "municipalities").glob("*.db"))
@@ -199,6 +220,7 @@ def build_embedded(
         pki.trust_store(),
         clock,
         carrier,
+        files=national_files(home),
     )
     prefecture = build_prefectural(
         make_engine(url("prefecture")),

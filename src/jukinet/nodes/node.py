@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -46,6 +47,9 @@ class Node:
     handlers: dict[str, Handler]
     trust: TrustStore
     outbox: Outbox = field(default_factory=Outbox)
+    files: Path | None = None  # the node's files kept outside its database
+    loops: list[Callable[[threading.Event], None]] = field(default_factory=list)
+    upkeep: list[Callable[[], None]] = field(default_factory=list)  # with each audit checkpoint
     audit: AuditLog = field(init=False)
     receiver: Receiver = field(init=False)
     worker: DeliveryWorker = field(init=False)
@@ -101,11 +105,15 @@ class Node:
                 log.warning("heartbeat_failed", node=node_id, error=str(exc))
 
     def checkpoint_audit(self) -> None:
-        """Sign the head of this node's audit chain when enough has happened since the last."""
+        """Run the role's periodic ``upkeep`` (what it records is then signed soon), then sign
+        the head of this node's audit chain when enough has happened since the last."""
+        for task in self.upkeep:
+            task()
         self.audit.checkpoint_if_due(self.engine, next(iter(self.credentials.values())))
 
     def start(self, heartbeat_seconds: float = 10.0) -> None:
-        """Run the delivery worker and the heartbeat in background threads."""
+        """Run the delivery worker, the heartbeat and the role's ``loops`` (each returns when
+        the stop event is set) in background threads."""
         self._stop.clear()
         delivery = threading.Thread(
             target=self.worker.run, args=(self._stop,), name=f"delivery-{self.name}", daemon=True
@@ -116,7 +124,13 @@ class Node:
             name=f"heartbeat-{self.name}",
             daemon=True,
         )
-        self._threads = [delivery, beat]
+        extra = [
+            threading.Thread(
+                target=loop, args=(self._stop,), name=f"{self.name}-loop-{i}", daemon=True
+            )
+            for i, loop in enumerate(self.loops)
+        ]
+        self._threads = [delivery, beat, *extra]
         for t in self._threads:
             t.start()
 

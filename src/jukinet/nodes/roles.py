@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -26,10 +27,12 @@ from jukinet.nodes.node import Node
 from jukinet.services.municipal.network import MunicipalLink
 from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.services.national import identity as national_identity
+from jukinet.services.national.batch.service import BatchProvisionService
 from jukinet.services.national.monitoring import on_heartbeat
 from jukinet.services.national.pki import DocumentDistribution
 from jukinet.services.national.pools import PoolService
 from jukinet.services.national.provision import ProvisionService
+from jukinet.services.national.provision_log import ProvisionLog
 from jukinet.services.prefectural.identity import PrefecturalIdentityService
 from jukinet.store.db import write_transaction
 
@@ -65,10 +68,23 @@ def replace_credentials(node: Node, creds: NodeCredentials, holders: Iterable[An
 
 
 def build_national(
-    engine: Engine, creds: NodeCredentials, trust: TrustStore, clock: Clock, transport: Transport
+    engine: Engine,
+    creds: NodeCredentials,
+    trust: TrustStore,
+    clock: Clock,
+    transport: Transport,
+    *,
+    files: Path,
 ) -> Node:
+    """The national center; ``files`` holds what stays outside its database (batch request
+    and result files, provision-log segments, registry snapshots)."""
     node = Node("national", engine, clock, {NATIONAL_NODE: creds}, transport, {}, trust)
+    node.files = files
     ProvisionService(engine, clock).seed()  # recipients and affairs of the annex (idempotent)
+    node.loops.append(BatchProvisionService(engine, clock, files, node.audit).loop)
+    provision_log = ProvisionLog(engine, files, clock, node.audit)
+    provision_log.ensure_partitions()  # this month's and the next ones, before any append
+    node.upkeep.append(provision_log.upkeep)  # partitions ahead, seals, purged files
     pools = PoolService(creds, node.outbox)
     node.handlers.update(
         {

@@ -14,13 +14,20 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from cryptography import x509
 
 from jukinet.clock import Clock, SystemClock
 from jukinet.interfaces.api.app import create_app
 from jukinet.interfaces.api.deps import services_of
 from jukinet.net.http import HttpTransport
 from jukinet.net.messages import Role
-from jukinet.net.pki import NodeCredentials, PKIError, TrustStore, safe_node_dirname
+from jukinet.net.pki import (
+    RECIPIENTS_PURPOSE,
+    NodeCredentials,
+    PKIError,
+    TrustStore,
+    safe_node_dirname,
+)
 from jukinet.net.tls import write_uvicorn_tls_files
 from jukinet.nodes.config import ConfigError, NodeConfig
 from jukinet.nodes.node import Node
@@ -82,17 +89,31 @@ def _load_credentials(config: NodeConfig) -> list[NodeCredentials]:
     return loaded
 
 
+def _with_recipients_ca(trust: TrustStore, pki_dir: Path) -> TrustStore:
+    """The national center also trusts the recipients issuing CA (``ca/recipients-ca.pem``,
+    a public certificate) to verify recipients' signed provision requests."""
+    pem = pki_dir / "ca" / f"{RECIPIENTS_PURPOSE}-ca.pem"
+    if not pem.exists():
+        return trust
+    extra = x509.load_pem_x509_certificates(pem.read_bytes())
+    return TrustStore(list(trust.roots), [*trust.intermediates, *extra])
+
+
 def build_served_node(config: NodeConfig, clock: Clock) -> ServedNode:
     """Open the database (migrating it), load the keys and assemble the role's node."""
     refuse_fake_clock(clock)
     credentials = _load_credentials(config)
     tls_credentials = credentials[0]
     trust = tls_credentials.trust_store()
+    if config.role is Role.NATIONAL:
+        trust = _with_recipients_ca(trust, config.pki_dir)
     transport = HttpTransport(config.peers, tls_credentials, trust, timeout=config.timeout_seconds)
     engine = make_engine(config.database_url)
     try:
         if config.role is Role.NATIONAL:
-            node = build_national(engine, tls_credentials, trust, clock, transport)
+            node = build_national(
+                engine, tls_credentials, trust, clock, transport, files=config.files_dir
+            )
             return ServedNode(config, node, transport, tls_credentials, trust)
         if config.role is Role.PREFECTURE:
             node = build_prefectural(engine, tls_credentials, trust, clock, transport)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from jukinet.store.provision_log import is_partition_name
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,3 +32,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def heads() -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def include_name(name: str | None, type_: str, _parents: Mapping[Any, str | None]) -> bool:
+    """What schema comparison looks at: not the provision log's monthly partitions (created
+    at run time, so not declared in the metadata)."""
+    return not (type_ == "table" and name is not None and is_partition_name(name))

@@ -1,8 +1,6 @@
-"""Recipients, their affairs, the provision log and the monthly provision counters (national
-center database).
+"""Recipients, their affairs and the monthly provision counters (national center database).
 
-``provision_log`` is append-only (on PostgreSQL a trigger refuses UPDATE and DELETE), one row
-per provided record, indexed for the per-person disclosure (``resident_code, provided_at``).
+The provision log itself lives in ``store.provision_log`` (re-exported here for its callers).
 ``provision_counts`` holds the live monthly counters per (recipient, affair, month, method),
 incremented in the transaction that appends to the log, so the two always agree; the gazette
 notice reads the counters.
@@ -33,7 +31,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from jukinet.domain.provision import AffairGrant, format_fields, parse_fields
-from jukinet.store.tables import BigId, UTCDateTime, metadata, national_identity_records
+
+# The log's functions, re-exported for their callers.
+from jukinet.store.provision_log import append_log as append_log  # noqa: PLC0414
+from jukinet.store.provision_log import append_logs as append_logs  # noqa: PLC0414
+from jukinet.store.provision_log import log_of_person as log_of_person  # noqa: PLC0414
+from jukinet.store.provision_log import provision_log as provision_log  # noqa: PLC0414
+from jukinet.store.tables import UTCDateTime, metadata, national_identity_records
 
 recipients = Table(
     "recipients",
@@ -60,23 +64,6 @@ recipient_affairs = Table(
     Index("ix_recipient_affairs_recipient", "recipient"),
 )
 """The affairs for which a recipient may receive records, each with its window and fields."""
-
-provision_log = Table(
-    "provision_log",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("provided_at", UTCDateTime(), nullable=False),
-    Column("recipient", Text, nullable=False),
-    Column("affair_id", String(40), nullable=False),
-    Column("method", String(12), nullable=False),
-    Column("resident_code", String(11), nullable=False),
-    Column("request_id", String(64)),
-    Column("job_id", String(64)),
-    Column("case_reference", Text, nullable=False),
-    Index("ix_provision_log_resident_code", "resident_code", "provided_at"),
-    Index("ix_provision_log_provided_at", "provided_at"),
-)
-"""One row per provided record (append-only)."""
 
 provision_counts = Table(
     "provision_counts",
@@ -200,41 +187,6 @@ def recipient_names(conn: Connection) -> set[str]:
     return set(conn.execute(select(recipients.c.name)).scalars())
 
 
-def append_log(
-    conn: Connection,
-    *,
-    provided_at: datetime,
-    recipient: str,
-    affair_id: str,
-    method: str,
-    resident_code: str,
-    case_reference: str,
-    request_id: str | None = None,
-    job_id: str | None = None,
-) -> int:
-    result = conn.execute(
-        provision_log.insert().values(
-            provided_at=provided_at,
-            recipient=recipient,
-            affair_id=affair_id,
-            method=method,
-            resident_code=resident_code,
-            request_id=request_id,
-            job_id=job_id,
-            case_reference=case_reference,
-        )
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def append_logs(conn: Connection, entries: list[dict[str, object]]) -> None:
-    """Append many provision-log entries in one statement (a batch job's records)."""
-    if entries:
-        conn.execute(provision_log.insert(), entries)
-
-
 def increment_count(
     conn: Connection, *, recipient: str, affair_id: str, year_month: str, method: str, by: int = 1
 ) -> None:
@@ -268,17 +220,6 @@ def counts(conn: Connection) -> list[tuple[str, str, str, str, int]]:
     return [
         (r.recipient, r.affair_id, r.year_month, r.method, int(r._mapping["count"])) for r in rows
     ]
-
-
-def log_of_person(conn: Connection, resident_code: str) -> list[Any]:
-    """Every provision of one person's record, oldest first (for the disclosure)."""
-    return list(
-        conn.execute(
-            select(provision_log)
-            .where(provision_log.c.resident_code == resident_code)
-            .order_by(provision_log.c.provided_at, provision_log.c.id)
-        )
-    )
 
 
 def match_basic_items(

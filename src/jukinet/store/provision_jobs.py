@@ -2,9 +2,14 @@
 
 One row per submitted request file: who submitted it for which affair and by which method,
 the SHA-256 of its bytes (unique per recipient and affair, so a re-submitted file finds its
-earlier job instead of providing twice), status and progress, and — once done — the result
-file. The result is kept in the row (``result_csv``) in this slice; very large results would
-move to a file store keyed by the job id.
+earlier job instead of providing twice), status, phase and progress, the worker's lease, and
+where its request and result files are. The files stay outside the database (a month's pension
+check is 40 million rows): ``request_path`` and ``result_path`` are relative to the national
+center's file directory, and the result's SHA-256 is kept here to prove it unaltered.
+
+``status``: ``queued`` → ``running`` → ``done`` or ``failed``. A ``running`` job whose lease
+(``claimed_at``) is older than the worker's lease time belonged to a worker that died: another
+worker takes it over and runs it from the start (nothing of it was recorded).
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Index,
     String,
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    or_,
     select,
     update,
 )
@@ -44,10 +52,16 @@ provision_jobs = Table(
     Column("submitted_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
     Column("error", Text),
-    Column("result_csv", Text),
+    Column("request_format", String(8), nullable=False),
+    Column("request_path", Text, nullable=False),
+    Column("result_path", Text),
+    Column("result_sha256", String(64)),
+    Column("phase", String(12)),
+    Column("claimed_at", UTCDateTime()),
     UniqueConstraint("recipient", "affair_id", "content_hash"),
+    Index("ix_provision_jobs_status", "status", "submitted_at"),
 )
-"""Jobs of batch provision; ``status`` is ``running``, ``done`` or ``failed``."""
+"""Jobs of batch provision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +80,17 @@ class ProvisionJob:
     submitted_at: datetime
     finished_at: datetime | None
     error: str | None
-
-
-_SUMMARY = [c for c in provision_jobs.c if c.name != "result_csv"]
+    request_format: str
+    request_path: str
+    result_path: str | None
+    result_sha256: str | None
+    phase: str | None
+    claimed_at: datetime | None
 
 
 def _job(row: Any) -> ProvisionJob:
     m = row._mapping
-    return ProvisionJob(**{c.name: m[c.name] for c in _SUMMARY})
+    return ProvisionJob(**{c.name: m[c.name] for c in provision_jobs.c})
 
 
 def insert_job(conn: Connection, **values: Any) -> None:
@@ -81,7 +98,7 @@ def insert_job(conn: Connection, **values: Any) -> None:
 
 
 def get_job(conn: Connection, job_id: str) -> ProvisionJob | None:
-    row = conn.execute(select(*_SUMMARY).where(provision_jobs.c.id == job_id)).first()
+    row = conn.execute(select(provision_jobs).where(provision_jobs.c.id == job_id)).first()
     return None if row is None else _job(row)
 
 
@@ -89,7 +106,7 @@ def job_by_hash(
     conn: Connection, recipient: str, affair_id: str, content_hash: str
 ) -> ProvisionJob | None:
     row = conn.execute(
-        select(*_SUMMARY).where(
+        select(provision_jobs).where(
             provision_jobs.c.recipient == recipient,
             provision_jobs.c.affair_id == affair_id,
             provision_jobs.c.content_hash == content_hash,
@@ -98,11 +115,45 @@ def job_by_hash(
     return None if row is None else _job(row)
 
 
-def job_result(conn: Connection, job_id: str) -> str | None:
-    return conn.execute(
-        select(provision_jobs.c.result_csv).where(provision_jobs.c.id == job_id)
-    ).scalar_one_or_none()
-
-
 def update_job(conn: Connection, job_id: str, **values: Any) -> None:
     conn.execute(update(provision_jobs).where(provision_jobs.c.id == job_id).values(**values))
+
+
+def next_claimable(conn: Connection, stale_before: datetime) -> ProvisionJob | None:
+    """The oldest job waiting for a worker: queued, or running under an expired lease."""
+    t = provision_jobs
+    row = conn.execute(
+        select(t)
+        .where(
+            or_(
+                t.c.status == "queued",
+                and_(t.c.status == "running", t.c.claimed_at < stale_before),
+            )
+        )
+        .order_by(t.c.submitted_at, t.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else _job(row)
+
+
+def claim(conn: Connection, job: ProvisionJob, at: datetime) -> bool:
+    """Take ``job`` as it was read; False when another worker took it first."""
+    t = provision_jobs
+    same_lease = (
+        t.c.claimed_at.is_(None) if job.claimed_at is None else t.c.claimed_at == job.claimed_at
+    )
+    result = conn.execute(
+        update(t)
+        .where(t.c.id == job.id, t.c.status == job.status, same_lease)
+        .values(status="running", phase="reading", claimed_at=at, error=None)
+    )
+    return result.rowcount == 1
+
+
+def renew(conn: Connection, job_id: str, at: datetime, **values: Any) -> None:
+    """Extend the lease of a running job (with progress ``values``)."""
+    conn.execute(
+        update(provision_jobs)
+        .where(provision_jobs.c.id == job_id, provision_jobs.c.status == "running")
+        .values(claimed_at=at, **values)
+    )

@@ -10,7 +10,9 @@ from jukinet.store import (
     operators,  # noqa: F401
     provision,  # noqa: F401
     provision_jobs,  # noqa: F401
+    provision_log,  # noqa: F401
     provision_stats,  # noqa: F401
+    recipient_nonces,  # noqa: F401
     tables,
 )
 from jukinet.store.tables import metadata

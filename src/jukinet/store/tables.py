@@ -279,6 +279,7 @@ national_identity_records = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_national_identity_records_lg_code", "lg_code"),
     Index("ix_national_identity_records_name_key", "name_key", "birth_date"),
+    Index("ix_national_identity_records_updated_at", "updated_at"),
 )
 """Every person with a resident code: the current identity record."""
 

@@ -11,7 +11,15 @@ from prometheus_client import CollectorRegistry
 from jukinet import __version__
 from jukinet.interfaces.api.deps import AppServices
 from jukinet.interfaces.api.problems import install_problem_handlers
-from jukinet.interfaces.api.routes import auth, health, network, provision, residents, status
+from jukinet.interfaces.api.routes import (
+    auth,
+    health,
+    network,
+    provision,
+    provision_batch,
+    residents,
+    status,
+)
 from jukinet.ops.logging import get_logger
 from jukinet.ops.metrics import HttpMetrics
 
@@ -34,6 +42,7 @@ def create_app(services: AppServices) -> FastAPI:
     app.include_router(status.router)
     app.include_router(auth.router)
     app.include_router(provision.router)
+    app.include_router(provision_batch.router)
 
     @app.middleware("http")
     async def _observe(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 from jukinet.clock import Clock
 from jukinet.domain.errors import RuleViolation
 from jukinet.net.messages import NATIONAL_NODE
+from jukinet.net.pki import TrustStore
 from jukinet.net.receiver import Receiver
 from jukinet.nodes.node import Node
 from jukinet.services.municipal.register import MunicipalRegister
@@ -26,6 +28,8 @@ class AppServices:
     receivers: dict[str, Receiver] = field(default_factory=dict)  # node id -> inbox
     registers: dict[str, MunicipalRegister] = field(default_factory=dict)  # lg code
     national_engine: Engine | None = None
+    national_trust: TrustStore | None = None  # verifies recipients' signed requests
+    national_files: Path | None = None  # the national center's files (batch jobs, log segments)
 
     def register(self, lg_code: str) -> MunicipalRegister:
         try:
@@ -47,6 +51,8 @@ def services_of(
             services.receivers[node_id] = node.receiver
         if NATIONAL_NODE in node.node_ids:
             services.national_engine = node.engine
+            services.national_trust = node.trust
+            services.national_files = node.files
     return services
 
 

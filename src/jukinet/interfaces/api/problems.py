@@ -57,6 +57,7 @@ _REFUSAL_STATUS = {
     "legacy_not_enabled": 403,
     "enrolment_token": 403,
     "credential_exists": 409,
+    "recipient_suspended": 403,
 }
 
 

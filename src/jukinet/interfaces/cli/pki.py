@@ -87,10 +87,19 @@ def issue(
     algorithm: AlgorithmOption = None,
     rsa_key_size: KeySizeOption = 2048,
     purpose: Annotated[str, typer.Option(help="nodes | recipients")] = NODES_PURPOSE,
+    recipient: Annotated[
+        str | None,
+        typer.Option(help="the recipient (e.g. 日本年金機構) a recipients certificate acts for"),
+    ] = None,
 ) -> None:
-    """Issue a certificate and key for a node or recipient (refuses to replace one)."""
+    """Issue a certificate and key for a node or recipient (refuses to replace one).
+
+    A recipient signs its provision requests with a certificate of ``--purpose recipients``
+    naming it with ``--recipient``; the key stays in ``pki/nodes/<id>/`` for the recipient."""
     pki = _load()
     now = clock().now()
+    if recipient is not None:
+        purpose = RECIPIENTS_PURPOSE
     if purpose == RECIPIENTS_PURPOSE:
         pki.ensure_issuer(RECIPIENTS_PURPOSE, RECIPIENTS_CA_NAME, now)
     if purpose not in pki.issuers:
@@ -103,10 +112,15 @@ def issue(
             now,
             rsa_key_size=rsa_key_size,
             purpose=purpose,
+            recipient=recipient,
         )
     except PKIError as exc:
         raise _fail(str(exc)) from None
     console.print(f"{creds.node_id}: {creds.algorithm}, fingerprint {creds.fingerprint}")
+    if purpose == RECIPIENTS_PURPOSE and recipient is None:
+        console.print(
+            "[yellow]note[/yellow]: no --recipient: this certificate cannot sign provision requests"
+        )
 
 
 @app.command("renew")

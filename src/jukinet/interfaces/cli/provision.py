@@ -8,14 +8,24 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.provision import ProvisionMethod
+from jukinet.interfaces.cli import provision_log
 from jukinet.interfaces.cli.common import clock, console, console_err, network
-from jukinet.services.national.batch_provision import BatchProvisionService
+from jukinet.nodes.embedded import EmbeddedNetwork
+from jukinet.services.national.batch.request_file import RequestFormat
+from jukinet.services.national.batch.service import (
+    BatchProvisionService,
+    Submission,
+    copy_result,
+)
 from jukinet.services.national.import_stats import StatsFileRefused, import_stats
+from jukinet.store.provision_jobs import ProvisionJob
 
 app = typer.Typer(help="Provision to recipients.", no_args_is_help=True)
+app.add_typer(provision_log.app, name="log")
 
 
 @app.command("import-stats")
@@ -49,12 +59,25 @@ def import_stats_command(
     )
 
 
+def _batch_service(net: EmbeddedNetwork) -> BatchProvisionService:
+    assert net.national.files is not None
+    return BatchProvisionService(net.national.engine, clock(), net.national.files)
+
+
+def _request_files(directory: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in [*directory.glob("*.csv"), *directory.glob("*.parquet")]
+        if p.is_file() and not p.name.endswith(".result.csv")
+    )
+
+
 @app.command("import-media")
 def import_media_command(
     directory: Annotated[
         Path,
         typer.Argument(
-            help="the media directory: every *.csv request file in it (not *.result.csv)",
+            help="the media directory: every *.csv and *.parquet request file in it",
             exists=True,
             file_okay=False,
             readable=True,
@@ -66,25 +89,29 @@ def import_media_command(
         Path | None, typer.Option(help="where result files go (default: the directory)")
     ] = None,
 ) -> None:
-    """Batch provision on media (磁気媒体): run every request file of DIRECTORY as a job and
-    write its result beside it as NAME.result.csv. A file run before returns its earlier job."""
-    files = sorted(
-        p for p in directory.glob("*.csv") if p.is_file() and not p.name.endswith(".result.csv")
-    )
+    """Batch provision on media (磁気媒体): queue every request file of DIRECTORY as a job, run
+    the jobs, and write each result beside its file as NAME.result.csv. A file run before
+    returns its earlier job and provides nothing twice."""
+    files = _request_files(directory)
     if not files:
-        console_err.print(f"[red]error[/red]: no *.csv request file in {escape(str(directory))}")
+        console_err.print(
+            f"[red]error[/red]: no *.csv or *.parquet request file in {escape(str(directory))}"
+        )
         raise typer.Exit(1)
     target = out or directory
     target.mkdir(parents=True, exist_ok=True)
     failed = False
     with network() as net:
-        service = BatchProvisionService(net.national.engine, clock())
+        service = _batch_service(net)
+        submitted: list[tuple[Path, Submission]] = []
         for file in files:
+            fmt = RequestFormat.PARQUET if file.suffix == ".parquet" else RequestFormat.CSV
             try:
                 submission = service.submit(
                     recipient,
                     affair,
-                    file.read_bytes(),
+                    service.stage_file(file),
+                    fmt=fmt,
                     method=ProvisionMethod.BATCH_MEDIA,
                     source_name=file.name,
                     actor="operator:cli",
@@ -93,14 +120,52 @@ def import_media_command(
                 console_err.print(f"[red]error[/red]: {escape(file.name)}: {escape(exc.message)}")
                 failed = True
                 continue
-            job = submission.job
-            result = service.result(job.id)
-            if result is not None:
-                (target / f"{file.stem}.result.csv").write_text(result, encoding="utf-8")
+            submitted.append((file, submission))
+        _run_with_progress(service)
+        for file, submission in submitted:
+            job = service.job(submission.job.id)
+            assert job is not None
+            copy_result(service, job, target / f"{file.stem}.result.csv")
             earlier = "" if submission.created else " (submitted before: earlier job)"
+            error = f": {job.error}" if job.error else ""
             console.print(
-                f"{escape(file.name)}: job {job.id} {job.status}{earlier}: {job.total_rows:,} "
-                f"rows, {job.provided_rows:,} provided, {job.invalid_rows:,} invalid"
+                f"{escape(file.name)}: job {job.id} {job.status}{earlier}{escape(error)}: "
+                f"{job.total_rows:,} rows, {job.provided_rows:,} provided, "
+                f"{job.invalid_rows:,} invalid"
             )
+            failed = failed or job.status != "done"
     if failed:
         raise typer.Exit(1)
+
+
+_PHASES = {"reading": 1, "matching": 2, "recording": 3}
+
+
+def _run_with_progress(service: BatchProvisionService) -> None:
+    """Run the waiting jobs here, one progress bar each (reading → matching → recording)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[phase]}"),
+        console=console_err,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(job: ProvisionJob) -> None:
+            if job.id not in tasks:
+                name = job.source_name or job.id
+                tasks[job.id] = bar.add_task(name, total=4, phase="")
+            done = 4 if job.status in {"done", "failed"} else _PHASES.get(job.phase or "", 0)
+            bar.update(tasks[job.id], completed=done, phase=job.phase or job.status)
+
+        service.run_pending(update)
+
+
+@app.command("snapshot")
+def snapshot_command() -> None:
+    """Refresh the registry snapshot that batch jobs read (the worker also refreshes it when
+    older than a day; jobs add the records changed since, so it is never stale)."""
+    with network() as net:
+        snapshot = _batch_service(net).snapshots.refresh()
+    console.print(f"snapshot of {snapshot.records:,} records: {escape(str(snapshot.path))}")

@@ -1,9 +1,9 @@
 """Provision of identity records to recipients at the national center (immediate method).
 
-Recipients authenticate with a bearer credential issued per recipient (``issue_key``): 32
-random bytes, shown once, stored only as their SHA-256 (a high-entropy random secret needs no
-slow hash; lookup by hash is constant time in the index). See ``interfaces/api/routes/
-provision.py`` for why not a signed request in this slice.
+Recipients authenticate with signed requests (``services/national/recipient_auth.py``); the
+bearer credential issued per recipient (``issue_key``) stays accepted during the transition:
+32 random bytes, shown once, stored only as their SHA-256 (a high-entropy random secret needs
+no slow hash; lookup by hash is constant time in the index).
 
 Every provided record is appended to ``provision_log`` and counted in ``provision_counts`` in
 the same transaction, together with an audit entry. Refusals (unknown recipient, affair not
