@@ -123,6 +123,15 @@ def read_request_file(path: Path, fmt: RequestFormat) -> pa.Table:
     return _normalise(_read_csv_exact(path) if quoted else _read_csv_fast(path))
 
 
+def _without_blank_rows(table: pa.Table) -> pa.Table:
+    """Drop rows whose six values are all blank (white space in Unicode terms, which a byte
+    scan cannot see): the exact reader skips such lines too."""
+    blank = pc.is_null(table["shape"])
+    for name in COLUMNS:
+        blank = pc.and_(blank, pc.is_null(table[name]))
+    return table.filter(pc.invert(blank))
+
+
 def _read_parquet(path: Path) -> pa.Table:
     table = pq.read_table(path, columns=list(COLUMNS))
     columns = {
@@ -152,10 +161,12 @@ def _line_bounds(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - has_cr
 
 
-def _counts(mask: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """How many ``mask`` bytes each line [start, end) holds (prefix sums: no per-line loop)."""
-    cumulative = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
-    return np.asarray(cumulative[ends] - cumulative[starts])
+def _counts(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """How many ``mask`` bytes each line holds, from its start to the next line's start
+    (``reduceat``: no per-line loop, no prefix sum the size of the file)."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.add.reduceat(mask, starts, dtype=np.int64)
 
 
 def _read_csv_fast(path: Path) -> pa.Table:
@@ -166,9 +177,12 @@ def _read_csv_fast(path: Path) -> pa.Table:
     data = raw[offset:]
     starts, ends = _line_bounds(data)
     names = _csv_header(path)
-    commas = _counts(data == ord(","), starts, ends)
-    filler = (data == ord(",")) | (data == ord(" ")) | (data == ord("\t")) | (data == ord("\r"))
-    content = (ends - starts) - _counts(filler, starts, ends)
+    commas = _counts(data == ord(","), starts)
+    filler = data == ord(",")
+    for blank in b" \t\r\n":
+        filler |= data == blank
+    content = _counts(~filler, starts)  # bytes that are not separators or white space
+    del filler
     body = slice(1, None)  # line 1 is the header
     lines = np.arange(1, len(starts) + 1, dtype=np.int64)[body]
     commas, content, length = commas[body], content[body], (ends - starts)[body]
@@ -183,15 +197,19 @@ def _read_csv_fast(path: Path) -> pa.Table:
     keep = ~(content[arrow_rows] == 0)  # drop lines of blank fields only
     rows = parsed.filter(pa.array(keep)).select(list(COLUMNS))
     bad = (content > 0) & (commas != FIELDS - 1)
-    bad_lines, bad_fields = lines[bad], commas[bad] + 1
     at = names.index("row_id")
-    bad_ids = [
-        fields[at] if at < len(fields) else None
-        for fields in (
-            data[s:e].tobytes().decode("utf-8").split(",")
-            for s, e in zip(starts[body][bad].tolist(), ends[body][bad].tolist(), strict=True)
-        )
-    ]
+    bad_lines: list[int] = []
+    bad_fields: list[int] = []
+    bad_ids: list[str | None] = []
+    for line, s, e in zip(
+        lines[bad].tolist(), starts[body][bad].tolist(), ends[body][bad].tolist(), strict=True
+    ):
+        fields = data[s:e].tobytes().decode("utf-8").split(",")
+        if all(not f.strip() for f in fields):  # blank in Unicode terms (e.g. U+3000 only)
+            continue
+        bad_lines.append(line)
+        bad_fields.append(len(fields))
+        bad_ids.append(fields[at] if at < len(fields) else None)
     row_table = rows.append_column("line", pa.array(lines[arrow_rows][keep])).append_column(
         "shape", pa.nulls(rows.num_rows, pa.string())
     )
@@ -213,10 +231,10 @@ def _arrow_csv(data: np.ndarray, names: list[str]) -> pa.Table:
     )
 
 
-def _shape_rows(lines: np.ndarray, fields: np.ndarray, row_ids: list[str | None]) -> pa.Table:
+def _shape_rows(lines: list[int], fields: list[int], row_ids: list[str | None]) -> pa.Table:
     """Rows for lines of the wrong shape: their line, row id (when there is one) and why."""
     n = len(lines)
-    shapes = [f"row:columns ({f} fields, not {FIELDS})" for f in fields.tolist()]
+    shapes = [f"row:columns ({f} fields, not {FIELDS})" for f in fields]
     return pa.table(
         {
             "line": pa.array(lines, pa.int64()),
@@ -260,9 +278,9 @@ def _read_csv_exact(path: Path) -> pa.Table:
 
 
 def _normalise(table: pa.Table) -> pa.Table:
-    """Strip every value of white space and make blank values null."""
+    """Strip every value of white space and make blank values null; drop blank rows."""
     out = {}
     for name in COLUMNS:
         stripped = pc.utf8_trim_whitespace(table[name])
         out[name] = pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
-    return pa.table({"line": table["line"], **out, "shape": table["shape"]})
+    return _without_blank_rows(pa.table({"line": table["line"], **out, "shape": table["shape"]}))
