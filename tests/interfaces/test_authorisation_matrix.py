@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from jukinet.clock import FixedClock
+from jukinet.domain.certificates import Options, Requester, WideAreaRequest
 from jukinet.domain.codes import draw_resident_codes
 from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.operators import Action, Role, permitted
@@ -47,8 +48,12 @@ NATIONAL = "national"
 ORGANISATIONS = (HOME, OTHER, PREFECTURE, NATIONAL)
 
 READERS = frozenset({Role.REGISTRAR, Role.CERTIFICATE_CLERK, Role.DISCLOSURE_OFFICER})
+RECORDERS = frozenset({Role.REGISTRAR})
 MONITORS = frozenset({Role.ADMINISTRATOR, Role.AUDITOR})
+ISSUERS = frozenset({Role.CERTIFICATE_CLERK})
 ADMINISTRATORS = frozenset({Role.ADMINISTRATOR})
+DISCLOSURE_OFFICERS = frozenset({Role.DISCLOSURE_OFFICER})
+DISCLOSURE_REPORTERS = frozenset({Role.DISCLOSURE_OFFICER, Role.AUDITOR})
 EVERY_ROLE = frozenset(Role)
 
 PUBLIC: dict[tuple[str, str], dict[str, Any]] = {
@@ -74,6 +79,7 @@ RECIPIENT: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/provision/batch"): {"params": {"affair_id": "X"}, "content": b"row_id\n"},
     ("GET", "/provision/batch/{job_id}"): {},
     ("GET", "/provision/batch/{job_id}/result"): {},
+    ("GET", "/revocation-feed"): {},  # certificate authorities (a recipient kind)
 }
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -98,6 +104,48 @@ class Rule:
         return None if role in self.roles else "forbidden"
 
 
+DISCLOSURE_INTAKE = {
+    "received_on": "2014-03-20",
+    "request_method": "visit",
+    "delivery_method": "visit",
+    "requester_kind": "person",
+    "requester_name": "鈴木　一郎",
+    "resident_code": "24727059608",
+    "name": "鈴木　一郎",
+    "birth_date": "1950-05-05",
+    "evidence": ["drivers_licence"],
+}
+
+
+SEEDED_CODE = draw_resident_codes(random.Random(7), 1)[0]  # the resident seed_resident records
+CARD_ISSUE = {"resident_code": SEEDED_CODE, "card_type": "A", "pin": "1234"}
+SPECIAL_MOVE_OUT = {
+    "resident_code": SEEDED_CODE,
+    "card_number": "1310169999999999",
+    "destination_lg_code": "142042",
+    "destination_address": "神奈川県鎌倉市御成町1番",
+    "declared_move_date": "2014-03-31",
+}
+CARD_MOVE_IN = {
+    "former_lg_code": "131130",  # not hosted here: the request stays pending
+    "card_number": "1311300000000001",
+    "pin": "1234",
+    "holder_resident_code": "24727059608",
+    "new_address": "東京都千代田区1番",
+    "moved_on": "2014-03-30",
+}
+
+
+WIDE_AREA_REQUEST = {
+    "home_lg_code": "131130",  # not hosted here: the request stays pending
+    "requester_resident_code": "24727059608",
+    "requester_name": "鈴木　一郎",
+    "requester_birth_date": "1950-05-05",
+    "identity_document": "運転免許証",
+}
+WIDE_AREA = "/municipalities/{lg_code}/wide-area-certificates"
+
+
 def target_login() -> str:
     """The operator the administrators' routes are about: a registrar of HOME."""
     return login_of(HOME, Role.REGISTRAR)
@@ -119,6 +167,81 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/operators/{login}/authenticators/options"): Rule(
         ADMINISTRATORS, HOME, other_rule="forbidden"
     ),
+    # disclosure requests at the national center (a prefecture's desk: test_disclosure_api);
+    # request 999999 does not exist, so an allowed operator gets 404 after authorisation
+    ("POST", "/disclosures/{office}/requests"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=201, request={"json": DISCLOSURE_INTAKE}
+    ),
+    ("GET", "/disclosures/{office}/requests"): Rule(DISCLOSURE_OFFICERS, NATIONAL),
+    ("GET", "/disclosures/{office}/requests/{request_id}"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404
+    ),
+    ("POST", "/disclosures/{office}/requests/{request_id}/decision"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404, request={"json": {"decision": "disclose"}}
+    ),
+    ("POST", "/disclosures/{office}/requests/{request_id}/delivery"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404, request={"json": {}}
+    ),
+    ("GET", "/disclosures/{office}/requests/{request_id}/letter"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404
+    ),
+    ("POST", "/disclosures/{office}/requests/{request_id}/corrections"): Rule(
+        DISCLOSURE_OFFICERS,
+        NATIONAL,
+        status=404,
+        request={"json": {"item": "address", "claimed": "x"}},
+    ),
+    (
+        "POST",
+        "/disclosures/{office}/requests/{request_id}/corrections/{correction_id}/answer",
+    ): Rule(
+        DISCLOSURE_OFFICERS,
+        NATIONAL,
+        status=404,
+        request={"json": {"outcome": "corrected", "findings": "x"}},
+    ),
+    ("GET", "/disclosures/{office}/requests/{request_id}/corrections/{correction_id}/letter"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404
+    ),
+    ("GET", "/disclosures/{office}/overdue"): Rule(DISCLOSURE_REPORTERS, NATIONAL),
+    ("GET", "/disclosures/{office}/statistics"): Rule(
+        DISCLOSURE_REPORTERS, NATIONAL, request={"params": {"from": 2013, "to": 2013}}
+    ),
+    # resident cards and the card-based move (card 1310169999999999 and request 999999 do not
+    # exist: an allowed operator gets 404 after authorisation)
+    ("POST", "/municipalities/{lg_code}/cards"): Rule(
+        RECORDERS, HOME, status=201, request={"json": CARD_ISSUE}
+    ),
+    ("GET", "/municipalities/{lg_code}/cards/{card_number}"): Rule(READERS, HOME, status=404),
+    ("POST", "/municipalities/{lg_code}/cards/{card_number}/suspend"): Rule(
+        RECORDERS, HOME, status=404
+    ),
+    ("POST", "/municipalities/{lg_code}/cards/{card_number}/resume"): Rule(
+        RECORDERS, HOME, status=404, request={"json": {"identity_document": "パスポート"}}
+    ),
+    ("POST", "/municipalities/{lg_code}/cards/{card_number}/return"): Rule(
+        RECORDERS, HOME, status=404, request={"json": {}}
+    ),
+    ("POST", "/municipalities/{lg_code}/cards/{card_number}/pin-reset"): Rule(
+        RECORDERS, HOME, status=404, request={"json": {"identity_document": "x", "pin": "1234"}}
+    ),
+    ("POST", "/municipalities/{lg_code}/card-move-outs"): Rule(
+        RECORDERS, HOME, status=404, request={"json": SPECIAL_MOVE_OUT}
+    ),
+    ("POST", "/municipalities/{lg_code}/card-move-ins"): Rule(
+        RECORDERS, HOME, status=202, request={"json": CARD_MOVE_IN}
+    ),
+    ("GET", "/municipalities/{lg_code}/card-move-ins"): Rule(READERS, HOME),
+    ("GET", "/municipalities/{lg_code}/card-move-ins/{request_id}"): Rule(
+        READERS, HOME, status=404
+    ),
+    # wide-area certificates: request 1 is pending (its home municipality is not hosted), so
+    # cancelling it answers 200 every time and its copy 409 (not issued)
+    ("POST", WIDE_AREA): Rule(ISSUERS, HOME, status=202, request={"json": WIDE_AREA_REQUEST}),
+    ("GET", WIDE_AREA): Rule(ISSUERS, HOME),
+    ("GET", WIDE_AREA + "/{number}"): Rule(ISSUERS, HOME),
+    ("POST", WIDE_AREA + "/{number}/cancel"): Rule(ISSUERS, HOME),
+    ("GET", WIDE_AREA + "/{number}/certificate.pdf"): Rule(ISSUERS, HOME, status=409),
     ("POST", "/auth/logout"): Rule(EVERY_ROLE, status=204),  # last: it ends the session
 }
 
@@ -140,7 +263,14 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def concrete(path: str, resident_code: str) -> str:
     return path.format(
-        lg_code=HOME.split("/")[1], resident_code=resident_code, login=target_login()
+        lg_code=HOME.split("/")[1],
+        resident_code=resident_code,
+        login=target_login(),
+        card_number="1310169999999999",
+        office="national",
+        request_id=999999,
+        correction_id=1,
+        number=1,
     )
 
 
@@ -166,7 +296,16 @@ def operators(engine: Engine, tmp_path: Path) -> OperatorService:
 @pytest.fixture
 def app(network: EmbeddedNetwork, operators: OperatorService) -> FastAPI:
     registers = {lg: r for m in network.municipal for lg, r in m.registers.items()}
-    application = create_app(services_of(network.nodes, CLOCK, registers))
+    application = create_app(
+        services_of(
+            network.nodes,
+            CLOCK,
+            registers,
+            cards={lg: c for m in network.municipal for lg, c in m.cards.items()},
+            card_moves={lg: c for m in network.municipal for lg, c in m.card_moves.items()},
+            certificates={lg: c for m in network.municipal for lg, c in m.certificates.items()},
+        )
+    )
     install_operator_service(application, operators)
     return application
 
@@ -177,6 +316,24 @@ def seed_resident(network: EmbeddedNetwork) -> str:
     day = date(2014, 1, 5)
     entry = NewEntry(ChangeReason.BIRTH, day, "鈴木　一郎", day, Sex.MALE, "東京都千代田区1番")
     return register.record(entry).resident_code
+
+
+def seed_wide_area_request(network: EmbeddedNetwork) -> None:
+    """Request 1: pending for good, its home municipality is not hosted here."""
+    certificates = network.municipality("131016").certificates["131016"]
+    body = WIDE_AREA_REQUEST
+    request = WideAreaRequest(
+        body["home_lg_code"],
+        Requester(
+            body["requester_resident_code"],
+            body["requester_name"],
+            date.fromisoformat(body["requester_birth_date"]),
+        ),
+        (),
+        Options(),
+        body["identity_document"],
+    )
+    assert certificates.request(request, "test").stored.id == 1
 
 
 # --- tests ----------------------------------------------------------------------------------
@@ -196,8 +353,12 @@ def test_every_route_is_public_or_in_the_matrix(app: FastAPI) -> None:
 
 def test_matrix_agrees_with_the_permission_table() -> None:
     assert {r for r in Role if permitted(r, Action.RESIDENT_READ)} == READERS
+    assert {r for r in Role if permitted(r, Action.RESIDENT_RECORD)} == RECORDERS
     assert {r for r in Role if permitted(r, Action.NETWORK_MONITOR)} == MONITORS
+    assert {r for r in Role if permitted(r, Action.CERTIFICATE_ISSUE)} == ISSUERS
     assert {r for r in Role if permitted(r, Action.OPERATOR_MANAGE)} == ADMINISTRATORS
+    assert {r for r in Role if permitted(r, Action.DISCLOSURE_PROVIDE)} == DISCLOSURE_OFFICERS
+    assert {r for r in Role if permitted(r, Action.DISCLOSURE_REPORT)} == DISCLOSURE_REPORTERS
 
 
 def test_public_routes_answer_anyone(app: FastAPI) -> None:
@@ -221,6 +382,7 @@ def test_authorisation_matrix(
     app: FastAPI, network: EmbeddedNetwork, operators: OperatorService, engine: Engine
 ) -> None:
     code = seed_resident(network)
+    seed_wide_area_request(network)
     client = TestClient(app)
     wrong: list[str] = []
     for (method, path), rule in MATRIX.items():

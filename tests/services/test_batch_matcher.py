@@ -167,13 +167,24 @@ def _run(
     registry: Path,
     rows: list[dict[str, str | None]],
     fields: frozenset[ProvisionField] = DEFAULT_FIELDS,
+    *,
     delta: list[dict[str, object]] | None = None,
+    slice_rows: int = 1000,
 ) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
     stamp = LogStamp(datetime(2013, 7, 1, tzinfo=UTC), "日本年金機構", "A1", "batch_line", "job-1")
+    tmp_path.mkdir(exist_ok=True)
     result, segment = tmp_path / "result.csv", tmp_path / "segment.parquet"
     with duckdb.connect() as con:
         registry_relation(con, registry, pa.Table.from_pylist(delta or [], schema=SCHEMA))
-        match_job(con, _request(rows), fields, stamp, result_path=result, segment_path=segment)
+        match_job(
+            con,
+            _request(rows),
+            fields,
+            stamp,
+            result_path=result,
+            segment_path=segment,
+            slice_rows=slice_rows,
+        )
     with result.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames or ()) == RESULT_HEADER
@@ -235,3 +246,16 @@ def test_the_delta_wins_over_the_snapshot(tmp_path: Path, registry: Path) -> Non
         ("found", "北海道"),
         ("found", "東京都千代田区一丁目1番"),
     ]
+
+
+def test_slices_give_the_same_files_as_one_pass(tmp_path: Path, registry: Path) -> None:
+    code = make_resident_code
+    rows: list[dict[str, str | None]] = [
+        {"row_id": f"r{i}", "resident_code": code(f"{i % 7:010d}")} for i in range(23)
+    ]
+    rows += [{"row_id": "b", "name": "鈴木花子", "birth_date": "1950-01-02"}]  # several
+    one = _run(tmp_path / "one", registry, rows)
+    sliced = _run(tmp_path / "sliced", registry, rows, slice_rows=4)
+    assert sliced == one
+    assert [r["row_id"] for r in one[0]] == [r["row_id"] for r in rows]
+    assert one[0][-1]["outcome"] == "several_candidates"

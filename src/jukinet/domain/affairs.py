@@ -22,6 +22,7 @@ class RecipientKind(StrEnum):
     NATIONAL_AGENCY = "national_agency"  # 国の機関
     CORPORATION = "corporation"  # 法人
     DESIGNATED_BODY = "designated_body"  # 指定法人等
+    CERTIFICATE_AUTHORITY = "cert_authority"  # 公的個人認証の認証局: reads the revocation feed
 
 
 @dataclass(frozen=True, slots=True)

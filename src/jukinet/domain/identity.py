@@ -53,6 +53,7 @@ class ChangeReason(StrEnum):
     CORRECTION = "correction"  # 訂正 (on the person's request)
     EX_OFFICIO_CORRECTION = "ex_officio_correction"  # 職権修正
     RESIDENT_CODE_CHANGE = "resident_code_change"  # 住民票コードの変更
+    RESIDENT_CODE_ASSIGNMENT = "resident_code_assignment"  # 住民票コードの記載 (foreign residents)
     MOVE_OUT = "move_out"  # 転出
     MOVE_ABROAD = "move_abroad"  # 国外転出
     DEATH = "death"  # 死亡
@@ -111,6 +112,7 @@ _LABELS_JA: dict[ChangeReason, str] = {
     ChangeReason.CORRECTION: "訂正",
     ChangeReason.EX_OFFICIO_CORRECTION: "職権修正",
     ChangeReason.RESIDENT_CODE_CHANGE: "住民票コードの変更",
+    ChangeReason.RESIDENT_CODE_ASSIGNMENT: "住民票コードの記載",
     ChangeReason.MOVE_OUT: "転出",
     ChangeReason.MOVE_ABROAD: "国外転出",
     ChangeReason.DEATH: "死亡",

@@ -41,7 +41,8 @@ class Action(StrEnum):
     RESIDENT_READ = "resident.read"
     RESIDENT_RECORD = "resident.record"
     CERTIFICATE_ISSUE = "certificate.issue"
-    DISCLOSURE_PROVIDE = "disclosure.provide"
+    DISCLOSURE_PROVIDE = "disclosure.provide"  # every step of a disclosure request
+    DISCLOSURE_REPORT = "disclosure.report"  # the overdue list and statistics: no personal data
     AUDIT_READ = "audit.read"
     OPERATOR_MANAGE = "operator.manage"
     NETWORK_MONITOR = "network.monitor"
@@ -51,15 +52,20 @@ class Action(StrEnum):
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.REGISTRAR: frozenset({Action.RESIDENT_READ, Action.RESIDENT_RECORD}),
     Role.CERTIFICATE_CLERK: frozenset({Action.RESIDENT_READ, Action.CERTIFICATE_ISSUE}),
-    Role.DISCLOSURE_OFFICER: frozenset({Action.RESIDENT_READ, Action.DISCLOSURE_PROVIDE}),
-    Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.NETWORK_MONITOR}),
+    Role.DISCLOSURE_OFFICER: frozenset(
+        {Action.RESIDENT_READ, Action.DISCLOSURE_PROVIDE, Action.DISCLOSURE_REPORT}
+    ),
+    Role.AUDITOR: frozenset({Action.AUDIT_READ, Action.NETWORK_MONITOR, Action.DISCLOSURE_REPORT}),
     Role.ADMINISTRATOR: frozenset(
         {Action.OPERATOR_MANAGE, Action.AUDIT_READ, Action.NETWORK_MONITOR}
     ),
 }
 """Separation of duties: an administrator manages operators and watches the network but records
 no resident, and an auditor reads the audit trail and watches the network but reads no
-resident. Every role may view its own session.
+resident. Every role may view its own session. Disclosure requests are the disclosure officer's
+(``disclosure.provide``: intake, decision, delivery, corrections, the letters); the auditor
+watches their deadlines and counts (``disclosure.report``: the overdue list and the statistics,
+which carry no personal data) without reading a request.
 
 What a permission reaches is further limited by organisation (``check_organisation``): reading
 a register needs an operator of that municipality; watching the network (24-hour monitoring),

@@ -18,6 +18,9 @@ from jukinet.domain.identity import ChangeEffect, ChangeReason, IdentityRecord, 
 EARLIEST_BIRTH_DATE = date(1868, 1, 1)
 HEAD_OF_HOUSEHOLD = "世帯主"
 
+FOREIGN_RESIDENT_APPLICABLE_DATE = date(2013, 7, 8)
+"""From this date foreign residents are on Juki-net like nationals (law of 2009, No. 77)."""
+
 
 class EntryStatus(StrEnum):
     ACTIVE = "active"
@@ -50,6 +53,38 @@ class ForeignCategory(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignResidentRule:
+    """The applicable date of the 2009 amendment (No. 77) as one configured rule.
+
+    Before ``applicable_date`` foreign residents are on the municipal register only: no
+    resident code, no identity record upward, a blank code on move-in notices, none of the
+    network's services. From it they get a code (``jukinet foreign-residents assign-codes``
+    for those already registered, the pool for new entries) and every service nationals have.
+    The date is a parameter so that a network can be run, and tested, on either side of it.
+    """
+
+    applicable_date: date = FOREIGN_RESIDENT_APPLICABLE_DATE
+
+    def on_network(self, kind: ResidentKind, today: date) -> bool:
+        """Whether a person of ``kind`` has a resident code and network services ``today``."""
+        return kind is ResidentKind.NATIONAL or today >= self.applicable_date
+
+    def require_applicable(self, today: date, what: str) -> None:
+        """Refuse ``what`` (a foreign residents' network service) before the applicable date."""
+        if today < self.applicable_date:
+            raise RuleViolation(
+                "date",
+                "before_applicable_date",
+                f"{what}: foreign residents join Juki-net on {self.applicable_date} "
+                f"(today is {today})",
+            )
+
+
+FOREIGN_RESIDENT_RULE = ForeignResidentRule()
+"""The rule as the law set it: applicable from 2013-07-08."""
+
+
+@dataclass(frozen=True, slots=True)
 class ForeignResidentItems:
     """Items only a foreign resident's entry has; they never leave the municipality."""
 
@@ -64,10 +99,15 @@ class ForeignResidentItems:
 
 @dataclass(frozen=True, slots=True)
 class RegisterEntry:
-    """One version of a register entry: identity items plus what the municipal flows need."""
+    """One version of a register entry: identity items plus what the municipal flows need.
+
+    ``resident_code`` is ``None`` only for a foreign resident registered before the applicable
+    date who has not been given a code yet: such an entry is on the municipal register and
+    nowhere else on the network.
+    """
 
     lg_code: str
-    resident_code: str
+    resident_code: str | None
     status: EntryStatus
     name: str
     birth_date: date
@@ -94,8 +134,17 @@ class RegisterEntry:
     def active(self) -> bool:
         return self.status is EntryStatus.ACTIVE
 
+    @property
+    def on_network(self) -> bool:
+        """Whether the entry has a resident code, hence an identity record upward."""
+        return self.resident_code is not None
+
     def identity_record(self) -> IdentityRecord:
-        """The identity record this version reports upward."""
+        """The identity record this version reports upward (only an entry with a code has one)."""
+        if self.resident_code is None:
+            raise RuleViolation(
+                "resident_code", "not_on_network", "an entry without a resident code has none"
+            )
         return IdentityRecord(
             resident_code=self.resident_code,
             lg_code=self.lg_code,
@@ -185,6 +234,7 @@ _MAY_CHANGE: dict[ChangeReason, frozenset[str]] = {
     ChangeReason.ALIAS_CHANGE: frozenset({"alias"}),
     ChangeReason.SEX_CHANGE: frozenset({"sex", "relationship"}),
     ChangeReason.RESIDENT_CODE_CHANGE: frozenset({"resident_code"}),
+    ChangeReason.RESIDENT_CODE_ASSIGNMENT: frozenset({"resident_code"}),
 }
 _CORRECTABLE = frozenset(
     {
@@ -205,17 +255,24 @@ _MUST_CHANGE: dict[ChangeReason, str] = {
     ChangeReason.NAME_CHANGE: "name",
     ChangeReason.SEX_CHANGE: "sex",
     ChangeReason.RESIDENT_CODE_CHANGE: "resident_code",
+    ChangeReason.RESIDENT_CODE_ASSIGNMENT: "resident_code",
 }
 _ITEM_FIELDS = (*sorted(_CORRECTABLE), "household_id", "resident_code")
 
 
 def apply_change(
-    current: RegisterEntry | None, event: Event, *, lg_code: str, today: date
+    current: RegisterEntry | None,
+    event: Event,
+    *,
+    lg_code: str,
+    today: date,
+    rule: ForeignResidentRule = FOREIGN_RESIDENT_RULE,
 ) -> RegisterEntry:
     """Validate ``event`` against the entry's state and return the entry's next version.
 
     ``current`` is the person's active entry in this municipality, if any. ``today`` bounds
-    change dates (no future events).
+    change dates (no future events) and, with ``rule``, decides whether a foreign resident
+    has a resident code.
     """
     expected = _EVENT_TYPE_OF_EFFECT[event.reason.effect]
     if not isinstance(event, expected):
@@ -230,7 +287,7 @@ def apply_change(
             "change_date", "future", f"{event.change_date} is after today ({today})"
         )
     if isinstance(event, NewEntry):
-        return _create(current, event, lg_code)
+        return _create(current, event, lg_code, rule.on_network(event.kind, today))
     if current is None or not current.active:
         raise RuleViolation(
             "resident_code", "not_active", "no active register entry for this resident"
@@ -242,7 +299,7 @@ def apply_change(
             f"{event.change_date} is before the entry's last change ({current.change_date})",
         )
     if isinstance(event, ItemChange):
-        return _modify(current, event)
+        return _modify(current, event, rule.on_network(current.kind, today))
     return _remove(current, event)
 
 
@@ -305,14 +362,23 @@ def _check_reason_kind(reason: ChangeReason, kind: ResidentKind) -> None:
         )
 
 
-def _create(current: RegisterEntry | None, event: NewEntry, lg_code: str) -> RegisterEntry:
+def _create(
+    current: RegisterEntry | None, event: NewEntry, lg_code: str, on_network: bool
+) -> RegisterEntry:
     if current is not None and current.active:
         raise RuleViolation(
             "resident_code", "already_registered", "the resident already has an active entry here"
         )
-    if event.resident_code is None:
-        raise RuleViolation("resident_code", "required", "no resident code was assigned")
-    validate_resident_code(event.resident_code)
+    if on_network:
+        if event.resident_code is None:
+            raise RuleViolation("resident_code", "required", "no resident code was assigned")
+        validate_resident_code(event.resident_code)
+    elif event.resident_code is not None:
+        raise RuleViolation(
+            "resident_code",
+            "before_applicable_date",
+            "a foreign resident has no resident code before the applicable date",
+        )
     if event.household_id is None:
         raise RuleViolation("household_id", "required", "no household was assigned")
     _require_text("name", event.name)
@@ -373,8 +439,27 @@ def _given_items(event: ItemChange) -> dict[str, object]:
     return items
 
 
-def _modify(current: RegisterEntry, event: ItemChange) -> RegisterEntry:
+def _check_code_event(current: RegisterEntry, reason: ChangeReason, on_network: bool) -> None:
+    """A code is changed only if there is one, and assigned only if there is none yet, to a
+    foreign resident, from the applicable date."""
+    if reason is ChangeReason.RESIDENT_CODE_CHANGE and current.resident_code is None:
+        raise RuleViolation("resident_code", "no_code", "the entry has no resident code to change")
+    if reason is ChangeReason.RESIDENT_CODE_ASSIGNMENT:
+        if current.resident_code is not None:
+            raise RuleViolation(
+                "resident_code", "already_assigned", "the entry already has a resident code"
+            )
+        if not on_network:
+            raise RuleViolation(
+                "resident_code",
+                "before_applicable_date",
+                "foreign residents get resident codes from the applicable date",
+            )
+
+
+def _modify(current: RegisterEntry, event: ItemChange, on_network: bool) -> RegisterEntry:
     reason = event.reason
+    _check_code_event(current, reason, on_network)
     allowed = _MAY_CHANGE.get(reason, _CORRECTABLE)
     given = _given_items(event)
     for field in given:
@@ -465,13 +550,11 @@ def event_for(reason: ChangeReason, items: dict[str, object]) -> Event:
     return cls(reason=reason, **given)  # type: ignore[arg-type]
 
 
-FOREIGN_RESIDENT_APPLICABLE_DATE = date(2013, 7, 8)
-"""From this date foreign residents are on Juki-net like nationals (law of 2009, No. 77)."""
-
-
-def move_in_notice_code(entry: RegisterEntry, today: date) -> str | None:
+def move_in_notice_code(
+    entry: RegisterEntry, today: date, rule: ForeignResidentRule = FOREIGN_RESIDENT_RULE
+) -> str | None:
     """The resident code a move-in notice carries: blank for a foreign resident before the
     applicable date, when foreign residents had no place on the network."""
-    if entry.kind is ResidentKind.FOREIGN and today < FOREIGN_RESIDENT_APPLICABLE_DATE:
+    if not rule.on_network(entry.kind, today):
         return None
     return entry.resident_code

@@ -18,9 +18,13 @@ class MessageType(StrEnum):
     POOL_REQUEST = "pool_request"
     POOL_ALLOCATION = "pool_allocation"
     MOVE_IN_NOTICE = "move_in_notice"
+    MOVE_OUT_CERTIFICATE_REQUEST = "move_out_certificate_request"  # card-based move: ask former
+    MOVE_OUT_CERTIFICATE = "move_out_certificate"  # card-based move: the former one's answer
     HEARTBEAT = "heartbeat"
     CRL_UPDATE = "crl_update"  # the newest CRL of an issuing CA
     POLICY_UPDATE = "policy_update"  # the newest signed crypto policy
+    CERTIFICATE_ITEMS_REQUEST = "certificate_items_request"  # wide-area certificate: ask home
+    CERTIFICATE_ITEMS = "certificate_items"  # wide-area certificate: the home's answer
 
 
 UNSEQUENCED = frozenset({MessageType.HEARTBEAT})
@@ -55,12 +59,16 @@ ALLOWED: frozenset[tuple[MessageType, Role, Role]] = frozenset(
         (MessageType.POOL_REQUEST, Role.MUNICIPALITY, Role.NATIONAL),
         (MessageType.POOL_ALLOCATION, Role.NATIONAL, Role.MUNICIPALITY),
         (MessageType.MOVE_IN_NOTICE, Role.MUNICIPALITY, Role.MUNICIPALITY),
+        (MessageType.MOVE_OUT_CERTIFICATE_REQUEST, Role.MUNICIPALITY, Role.MUNICIPALITY),
+        (MessageType.MOVE_OUT_CERTIFICATE, Role.MUNICIPALITY, Role.MUNICIPALITY),
         (MessageType.HEARTBEAT, Role.MUNICIPALITY, Role.NATIONAL),
         (MessageType.HEARTBEAT, Role.PREFECTURE, Role.NATIONAL),
         (MessageType.CRL_UPDATE, Role.NATIONAL, Role.PREFECTURE),
         (MessageType.CRL_UPDATE, Role.NATIONAL, Role.MUNICIPALITY),
         (MessageType.POLICY_UPDATE, Role.NATIONAL, Role.PREFECTURE),
         (MessageType.POLICY_UPDATE, Role.NATIONAL, Role.MUNICIPALITY),
+        (MessageType.CERTIFICATE_ITEMS_REQUEST, Role.MUNICIPALITY, Role.MUNICIPALITY),
+        (MessageType.CERTIFICATE_ITEMS, Role.MUNICIPALITY, Role.MUNICIPALITY),
     }
 )
 """(type, sender role, receiver role) triples the network accepts; anything else is refused."""

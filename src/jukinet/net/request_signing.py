@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Final
+from weakref import WeakKeyDictionary
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -296,8 +297,23 @@ def _certificate(der: bytes) -> _Certificate:
     )
 
 
+_ISSUERS: WeakKeyDictionary[TrustStore, tuple[object, object, tuple[set[bytes], set[bytes]]]] = (
+    WeakKeyDictionary()
+)
+
+
 def _recipient_issuers(trust: TrustStore) -> tuple[set[bytes], set[bytes]]:
-    """Key ids of the trust store's recipients issuing CA(s), and of every CA it trusts."""
+    """Key ids of the trust store's recipients issuing CA(s), and of every CA it trusts
+    (computed once per trust store: its CA tuples are never changed, only replaced)."""
+    cached = _ISSUERS.get(trust)
+    if cached is not None and cached[0] is trust.roots and cached[1] is trust.intermediates:
+        return cached[2]
+    found = _issuers_of(trust)
+    _ISSUERS[trust] = (trust.roots, trust.intermediates, found)
+    return found
+
+
+def _issuers_of(trust: TrustStore) -> tuple[set[bytes], set[bytes]]:
     recipients: set[bytes] = set()
     trusted: set[bytes] = set()
     for ca in (*trust.roots, *trust.intermediates):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,10 @@ from jukinet.net.pki import NodeCredentials, TrustStore
 from jukinet.net.receiver import Handler
 from jukinet.net.transport import Transport
 from jukinet.nodes.node import Node
+from jukinet.services.municipal.card_move import CardMoveService
+from jukinet.services.municipal.cards import ResidentCardService
+from jukinet.services.municipal.certificates import WideAreaCertificates
+from jukinet.services.municipal.foreign_residents import ForeignResidentCodes
 from jukinet.services.municipal.network import MunicipalLink
 from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.services.national import identity as national_identity
@@ -84,7 +88,8 @@ def build_national(
     node.loops.append(BatchProvisionService(engine, clock, files, node.audit).loop)
     provision_log = ProvisionLog(engine, files, clock, node.audit)
     provision_log.ensure_partitions()  # this month's and the next ones, before any append
-    node.upkeep.append(provision_log.upkeep)  # partitions ahead, seals, purged files
+    node.upkeep.append(provision_log.upkeep)  # partitions ahead, purge, seals, old files
+    node.loops.append(provision_log.loop)  # closed months compacted
     pools = PoolService(creds, node.outbox)
     node.handlers.update(
         {
@@ -113,6 +118,10 @@ class MunicipalNode:
     node: Node
     registers: dict[str, MunicipalRegister]
     links: dict[str, MunicipalLink]
+    cards: dict[str, ResidentCardService] = field(default_factory=dict)
+    card_moves: dict[str, CardMoveService] = field(default_factory=dict)
+    certificates: dict[str, WideAreaCertificates] = field(default_factory=dict)
+    foreign_residents: dict[str, ForeignResidentCodes] = field(default_factory=dict)
 
     def register(self, lg_code: str) -> MunicipalRegister:
         return self.registers[lg_code]
@@ -152,10 +161,45 @@ def build_municipal(
         lg_code = lg_code_of(opened.envelope.receiver)
         links[lg_code].on_move_in_notice(registers[lg_code], conn, opened, now)
 
+    cards = {c: ResidentCardService(engine, c, clock) for c in codes}
+    card_moves = {c: CardMoveService(registers[c], links[c]) for c in codes}
+
+    def on_move_out_certificate_request(
+        conn: Connection, opened: OpenedMessage, now: datetime
+    ) -> None:
+        card_moves[lg_code_of(opened.envelope.receiver)].on_certificate_request(conn, opened, now)
+
+    def on_move_out_certificate(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+        card_moves[lg_code_of(opened.envelope.receiver)].on_certificate(conn, opened, now)
+
+    certificates = {c: WideAreaCertificates(registers[c], links[c], node.audit) for c in codes}
+    foreign_residents = {c: ForeignResidentCodes(registers[c], links[c]) for c in codes}
+
+    def on_certificate_items_request(
+        conn: Connection, opened: OpenedMessage, now: datetime
+    ) -> None:
+        lg_code = lg_code_of(opened.envelope.receiver)
+        certificates[lg_code].on_certificate_items_request(conn, opened, now)
+
+    def on_certificate_items(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
+        certificates[lg_code_of(opened.envelope.receiver)].on_certificate_items(conn, opened, now)
+
     handlers: dict[str, Handler] = {
+        MessageType.CERTIFICATE_ITEMS_REQUEST: on_certificate_items_request,
+        MessageType.CERTIFICATE_ITEMS: on_certificate_items,
         MessageType.POOL_ALLOCATION: on_pool_allocation,
         MessageType.MOVE_IN_NOTICE: on_move_in_notice,
+        MessageType.MOVE_OUT_CERTIFICATE_REQUEST: on_move_out_certificate_request,
+        MessageType.MOVE_OUT_CERTIFICATE: on_move_out_certificate,
     }
     node.handlers.update(handlers)
     _receive_documents(node)
-    return MunicipalNode(node, registers, links)
+    return MunicipalNode(
+        node,
+        registers,
+        links,
+        cards,
+        card_moves,
+        certificates=certificates,
+        foreign_residents=foreign_residents,
+    )

@@ -170,7 +170,18 @@ def _serve(served: ServedNode, clock: Clock) -> None:
     if served.municipal is not None:
         served.municipal.request_initial_pools()  # codes must be there before the first birth
     served.node.start(config.heartbeat_seconds)
-    app = create_app(services_of([served.node], clock, served.registers))
+    certificates = served.municipal.certificates if served.municipal is not None else {}
+    municipal = served.municipal
+    app = create_app(
+        services_of(
+            [served.node],
+            clock,
+            served.registers,
+            certificates,
+            cards=municipal.cards if municipal is not None else None,
+            card_moves=municipal.card_moves if municipal is not None else None,
+        )
+    )
     with tempfile.TemporaryDirectory(prefix="jukinet-tls-") as tmp:
         tls = write_uvicorn_tls_files(served.tls_credentials, served.trust, Path(tmp) / "tls")
         server = uvicorn.Server(

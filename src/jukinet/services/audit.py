@@ -9,7 +9,7 @@ and names the first entry where the log was altered, removed or reordered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,6 +62,26 @@ class AuditLog:
             outcome=str(outcome),
             detail=canonical_detail(detail),
         )
+
+    def entry(
+        self,
+        *,
+        actor: str,
+        action: str,
+        obj: str = "",
+        outcome: Outcome | str = Outcome.OK,
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> store.NewEntry:
+        """An entry to append later with :meth:`record_all` (same arguments as :meth:`record`)."""
+        return store.NewEntry(
+            at or self.clock.now(), actor, action, obj, str(outcome), canonical_detail(detail)
+        )
+
+    def record_all(self, conn: Connection, entries: Sequence[store.NewEntry]) -> list[AuditEntry]:
+        """Append entries in order inside the caller's transaction, holding the chain's head
+        once for all of them."""
+        return store.append_entries(conn, entries)
 
     def message(
         self, conn: Connection, outcome: str, header: Mapping[str, Any], reason: str | None

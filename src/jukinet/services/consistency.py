@@ -87,11 +87,14 @@ def _identity_select(table: Table) -> Select[Any]:
 
 
 def municipal_view(conn: Connection, lg_code: str) -> Digest:
-    """The identity records of the municipality's active register entries."""
+    """The identity records of the municipality's active register entries (an entry without a
+    resident code, a foreign resident before the applicable date, has none)."""
     return _stream_digest(
         conn,
         _identity_select(residents).where(
-            residents.c.lg_code == lg_code, residents.c.status == EntryStatus.ACTIVE.value
+            residents.c.lg_code == lg_code,
+            residents.c.status == EntryStatus.ACTIVE.value,
+            residents.c.resident_code.is_not(None),
         ),
     )
 

@@ -13,7 +13,7 @@ superuser (who can disable triggers): detection does not depend on it, verificat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -120,6 +121,18 @@ def read_head(conn: Connection) -> tuple[int, str] | None:
     return None if row is None else (int(row.seq), str(row.digest))
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry to append: everything but its place in the chain (``detail`` canonical)."""
+
+    at: datetime
+    actor: str
+    action: str
+    obj: str
+    outcome: str
+    detail: str
+
+
 def append_entry(
     conn: Connection,
     *,
@@ -131,31 +144,69 @@ def append_entry(
     detail: str,
 ) -> AuditEntry:
     """Append one entry after the head (``detail``: canonical JSON text)."""
+    return append_entries(conn, [NewEntry(at, actor, action, obj, outcome, detail)])[0]
+
+
+def append_entries(conn: Connection, new: Sequence[NewEntry]) -> list[AuditEntry]:
+    """Append entries after the head, in order: one head lock, one insert, one head update
+    however many (a transaction recording several decisions holds the head only once, and
+    as late as its caller appends)."""
+    if not new:
+        return []
     seq, prev = lock_head(conn)
-    seq += 1
-    canonical = canonical_entry(
-        seq, at, actor=actor, action=action, obj=obj, outcome=outcome, detail=detail
-    )
-    digest = chain_digest(prev, canonical)
-    entry = AuditEntry(seq, at, actor, action, obj, outcome, detail, prev, digest)
+    entries: list[AuditEntry] = []
+    for item in new:
+        seq += 1
+        canonical = canonical_entry(
+            seq,
+            item.at,
+            actor=item.actor,
+            action=item.action,
+            obj=item.obj,
+            outcome=item.outcome,
+            detail=item.detail,
+        )
+        digest = chain_digest(prev, canonical)
+        entries.append(
+            AuditEntry(
+                seq,
+                item.at,
+                item.actor,
+                item.action,
+                item.obj,
+                item.outcome,
+                item.detail,
+                prev,
+                digest,
+            )
+        )
+        prev = digest
     conn.execute(
         audit_log.insert(),
-        {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "object": obj,
-            "outcome": outcome,
-            "detail": detail,
-            "prev_digest": prev,
-            "digest": digest,
-        },
+        [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "object": e.object,
+                "outcome": e.outcome,
+                "detail": e.detail,
+                "prev_digest": e.prev_digest,
+                "digest": e.digest,
+            }
+            for e in entries
+        ],
     )
-    conn.execute(
-        audit_head.update().where(audit_head.c.id == _HEAD_ID).values(seq=seq, digest=digest)
-    )
-    return entry
+    conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_digest": prev})
+    return entries
+
+
+_UPDATE_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == _HEAD_ID)
+    .values(seq=bindparam("head_seq"), digest=bindparam("head_digest"))
+)
 
 
 def _row_to_entry(row: Any) -> AuditEntry:

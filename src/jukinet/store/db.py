@@ -8,6 +8,8 @@ deadlock on a lock upgrade.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,31 +63,70 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-_SQLITE_WRITERS: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+class _SqliteWriter:
+    """The one-writer-at-a-time of a SQLite file: a lock for the threads of this process,
+    and an exclusive ``flock`` on ``<file>-writer.lock`` for the processes (held by the
+    outermost write transaction of the thread holding the thread lock)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.threads = threading.RLock()
+        self.path = None if database in {None, "", ":memory:"} else f"{database}-writer.lock"
+        self._fd: int | None = None
+        self._pid = 0
+        self._depth = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self.threads:
+            if self._depth == 0 and self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)  # waits in the kernel, GIL released
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self.path is not None:
+                    fcntl.flock(self._file(), fcntl.LOCK_UN)
+
+    def __del__(self) -> None:  # the engine is gone: so is its lock file descriptor
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+
+_SQLITE_WRITERS: WeakKeyDictionary[Engine, _SqliteWriter] = WeakKeyDictionary()
 _SQLITE_WRITERS_GUARD = threading.Lock()
 
 
-def _sqlite_writer_lock(engine: Engine) -> threading.RLock:
+def _sqlite_writer(engine: Engine) -> _SqliteWriter:
     with _SQLITE_WRITERS_GUARD:
-        lock = _SQLITE_WRITERS.get(engine)
-        if lock is None:
-            lock = _SQLITE_WRITERS[engine] = threading.RLock()
-        return lock
+        writer = _SQLITE_WRITERS.get(engine)
+        if writer is None:
+            writer = _SQLITE_WRITERS[engine] = _SqliteWriter(engine.url.database)
+        return writer
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: commit on success, roll back on any error.
 
-    SQLite has one writer at a time; threads of one process queue on a lock instead of on
-    SQLite's busy handler, whose growing sleeps turned a queue of 16 writers into
-    second-long tails. Other processes still meet BEGIN IMMEDIATE and the busy timeout.
+    SQLite has one writer at a time; writers queue on a lock instead of on SQLite's busy
+    handler, whose growing sleeps (1, 2, 5, 10 … 100 ms) turned a queue of 16 writers into
+    second-long tails: the threads of a process on a thread lock, the processes using this
+    function (uvicorn workers, the CLI) on a file lock beside the database. Other writers of
+    the file still meet BEGIN IMMEDIATE and the busy timeout.
     """
     if not is_sqlite(engine):
         with engine.connect() as conn, conn.begin():
             yield conn
         return
-    with _sqlite_writer_lock(engine), engine.connect() as conn:
+    with _sqlite_writer(engine).held(), engine.connect() as conn:
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn

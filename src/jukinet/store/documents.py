@@ -86,12 +86,12 @@ def newest_document(conn: Connection, kind: str) -> Document | None:
     return newest_documents(conn).get(kind)
 
 
+_NEWEST_VERSIONS = select(network_documents.c.kind, func.max(network_documents.c.version)).group_by(
+    network_documents.c.kind
+)  # built once: it runs in every transaction of immediate provision
+
+
 def newest_versions(conn: Connection) -> dict[str, int]:
     """The newest version number of each kind held, without the contents (a cheap "has
     anything changed since" check for processes that did not receive the document)."""
-    rows = conn.execute(
-        select(network_documents.c.kind, func.max(network_documents.c.version)).group_by(
-            network_documents.c.kind
-        )
-    )
-    return {str(kind): int(version) for kind, version in rows}
+    return {str(kind): int(version) for kind, version in conn.execute(_NEWEST_VERSIONS)}

@@ -169,6 +169,13 @@ def _currents(
     return found
 
 
+def current_records(
+    conn: Connection, tier: Tier, codes: list[str], tenant: str | None = None
+) -> dict[str, IdentityRecord]:
+    """The current records of many codes (those the tier holds), read in chunks."""
+    return _currents(conn, tier, sorted(set(codes)), tenant)
+
+
 def apply_versions(
     conn: Connection,
     tier: Tier,

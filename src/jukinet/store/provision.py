@@ -8,7 +8,7 @@ notice reads the counters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
     update,
 )
@@ -94,13 +95,19 @@ def add_recipient(conn: Connection, name: str, kind: str, at: datetime) -> None:
     conn.execute(recipients.insert().values(name=name, kind=kind, suspended=False, created_at=at))
 
 
+# Built once: these run on every provision request (building a statement costs more than
+# running it on a warm cache).
+_RECIPIENT_BY_NAME = select(recipients).where(recipients.c.name == bindparam("name"))
+_RECIPIENT_BY_KEY = select(recipients).where(recipients.c.api_key_hash == bindparam("key_hash"))
+
+
 def get_recipient(conn: Connection, name: str) -> Recipient | None:
-    row = conn.execute(select(recipients).where(recipients.c.name == name)).first()
+    row = conn.execute(_RECIPIENT_BY_NAME, {"name": name}).first()
     return None if row is None else _recipient(row)
 
 
 def recipient_by_key_hash(conn: Connection, key_hash: str) -> Recipient | None:
-    row = conn.execute(select(recipients).where(recipients.c.api_key_hash == key_hash)).first()
+    row = conn.execute(_RECIPIENT_BY_KEY, {"key_hash": key_hash}).first()
     return None if row is None else _recipient(row)
 
 
@@ -163,10 +170,11 @@ def _grant(row: Any) -> AffairGrant:
     )
 
 
+_AFFAIR = select(recipient_affairs).where(recipient_affairs.c.affair_id == bindparam("affair_id"))
+
+
 def get_affair(conn: Connection, affair_id: str) -> AffairGrant | None:
-    row = conn.execute(
-        select(recipient_affairs).where(recipient_affairs.c.affair_id == affair_id)
-    ).first()
+    row = conn.execute(_AFFAIR, {"affair_id": affair_id}).first()
     return None if row is None else _grant(row)
 
 
@@ -187,6 +195,17 @@ def recipient_names(conn: Connection) -> set[str]:
     return set(conn.execute(select(recipients.c.name)).scalars())
 
 
+def _count_upsert(insert: Any) -> Any:
+    stmt = insert(provision_counts)
+    return stmt.on_conflict_do_update(
+        index_elements=["recipient", "affair_id", "year_month", "method"],
+        set_={"count": provision_counts.c.count + stmt.excluded.count},
+    )
+
+
+_COUNT_UPSERT = {"postgresql": _count_upsert(pg_insert), "sqlite": _count_upsert(sqlite_insert)}
+
+
 def increment_count(
     conn: Connection, *, recipient: str, affair_id: str, year_month: str, method: str, by: int = 1
 ) -> None:
@@ -199,13 +218,38 @@ def increment_count(
         "method": method,
         "count": by,
     }
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(provision_counts).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["recipient", "affair_id", "year_month", "method"],
-        set_={"count": provision_counts.c.count + stmt.excluded.count},
-    )
-    conn.execute(stmt)
+    statement = _COUNT_UPSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    conn.execute(statement, values)
+
+
+@dataclass(slots=True)
+class TransactionReads:
+    """Recipients and affairs already read in the current transaction, so a transaction
+    deciding many requests reads each row once (as a transaction reading them at its start
+    would: a suspension committed meanwhile takes effect from the next transaction)."""
+
+    conn: Connection
+    _by_name: dict[str, Recipient | None] = field(default_factory=dict)
+    _by_key: dict[str, Recipient | None] = field(default_factory=dict)
+    _affairs: dict[str, AffairGrant | None] = field(default_factory=dict)
+
+    def recipient(self, name: str) -> Recipient | None:
+        if name not in self._by_name:
+            self._by_name[name] = get_recipient(self.conn, name)
+        return self._by_name[name]
+
+    def recipient_by_key_hash(self, key_hash: str) -> Recipient | None:
+        if key_hash not in self._by_key:
+            found = recipient_by_key_hash(self.conn, key_hash)
+            self._by_key[key_hash] = found
+            if found is not None:
+                self._by_name.setdefault(found.name, found)
+        return self._by_key[key_hash]
+
+    def affair(self, affair_id: str) -> AffairGrant | None:
+        if affair_id not in self._affairs:
+            self._affairs[affair_id] = get_affair(self.conn, affair_id)
+        return self._affairs[affair_id]
 
 
 def counts(conn: Connection) -> list[tuple[str, str, str, str, int]]:

@@ -100,10 +100,26 @@ provision_log_purges = Table(
 )
 """Months before ``before_month`` were dropped (past retention): verification skips them."""
 
+provision_log_compactions = Table(
+    "provision_log_compactions",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # its audit entry
+    Column("year_month", String(7), nullable=False),
+    Column("entries", BigInteger, nullable=False),
+    Column("replaced", Text, nullable=False),  # canonical JSON [[job_id, entries, sha256], ...]
+    # canonical JSON [[job_id, entries, sha256, first_code, last_code], ...]
+    Column("produced", Text, nullable=False),
+    Column("compacted_at", UTCDateTime(), nullable=False),
+)
+"""A month's segments rewritten as code-range files (themselves recorded as segments): the
+segments ``replaced`` are read no more and their files go; each ``produced`` file holds the
+codes ``first_code..last_code``."""
+
 SEAL_ACTION = "provision_log.seal"
 SEGMENT_ACTION = "provision_log.segment"
 PURGE_ACTION = "provision_log.purge"
-ACTIONS = (SEAL_ACTION, SEGMENT_ACTION, PURGE_ACTION)
+COMPACTION_ACTION = "provision_log.compaction"
+ACTIONS = (SEAL_ACTION, SEGMENT_ACTION, PURGE_ACTION, COMPACTION_ACTION)
 """The audit actions that vouch for the rows of these tables."""
 
 STREAM_ROWS = 10_000
@@ -302,6 +318,31 @@ def append_log(
     return int(key[0])
 
 
+def append_logs_returning(conn: Connection, entries: list[dict[str, object]]) -> list[int]:
+    """Append entries (keys: the columns but ``id``) in one statement; returns their ids in
+    the order given."""
+    if not entries:
+        return []
+    months = set()
+    for entry in entries:
+        at = entry["provided_at"]
+        assert isinstance(at, datetime)
+        months.add(month_of(at))
+    ensure_months(conn, months)
+    if len(entries) == 1:  # one row: the plain insert, no multi-row machinery
+        result = conn.execute(provision_log.insert().values(**entries[0]))
+        key = result.inserted_primary_key
+        assert key is not None
+        return [int(key[0])]
+    rows = conn.execute(_INSERT_RETURNING_ID, entries)
+    return [int(i) for i in rows.scalars()]
+
+
+_INSERT_RETURNING_ID = provision_log.insert().returning(
+    provision_log.c.id, sort_by_parameter_order=True
+)
+
+
 def append_logs(conn: Connection, entries: list[dict[str, object]]) -> None:
     """Append many entries in one statement (keys: the columns but ``id``)."""
     if not entries:
@@ -340,8 +381,28 @@ def log_of_person(conn: Connection, resident_code: str) -> list[Any]:
     )
 
 
-def entries_of_person(conn: Connection, resident_code: str) -> list[ProvisionEntry]:
-    return [_entry(r) for r in log_of_person(conn, resident_code)]
+def entries_of_person(
+    conn: Connection, resident_code: str, since: datetime | None = None
+) -> list[ProvisionEntry]:
+    """One person's rows (provided at ``since`` or later), oldest first."""
+    if since is None:
+        return [_entry(r) for r in log_of_person(conn, resident_code)]
+    t = provision_log
+    query = (
+        select(t)
+        .where(t.c.resident_code == resident_code, t.c.provided_at >= since)
+        .order_by(t.c.provided_at, t.c.id)
+    )
+    return [_entry(r) for r in conn.execute(query)]
+
+
+def has_rows_before(conn: Connection, year_month: str) -> bool:
+    """Whether any row (or, on PostgreSQL, any month partition) lies before ``year_month``."""
+    if any(m < year_month for m in log_partitions(conn)):
+        return True
+    t = provision_log
+    query = select(t.c.id).where(t.c.provided_at < month_start(year_month)).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def month_counts(conn: Connection) -> dict[tuple[str, str, str, str], int]:
@@ -608,6 +669,78 @@ def purge_floor(conn: Connection) -> str | None:
     return None if found is None else str(found)
 
 
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """A month's segments ``replaced`` ((job_id, entries, sha256) each) by the segments
+    ``produced`` ((job_id, entries, sha256, first_code, last_code) each, codes in order)."""
+
+    seq: int
+    year_month: str
+    entries: int
+    replaced: tuple[tuple[str, int, str], ...]
+    produced: tuple[tuple[str, int, str, str, str], ...]
+    compacted_at: datetime
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "year_month": self.year_month,
+            "entries": self.entries,
+            "replaced": _compact_json(self.replaced),
+            "produced": _compact_json(self.produced),
+        }
+
+
+def _compact_json(items: Iterable[tuple[Any, ...]]) -> str:
+    return json.dumps([list(i) for i in items], separators=(",", ":"), ensure_ascii=False)
+
+
+def insert_compaction(conn: Connection, compaction: Compaction) -> None:
+    conn.execute(
+        provision_log_compactions.insert().values(
+            seq=compaction.seq,
+            year_month=compaction.year_month,
+            entries=compaction.entries,
+            replaced=_compact_json(compaction.replaced),
+            produced=_compact_json(compaction.produced),
+            compacted_at=compaction.compacted_at,
+        )
+    )
+
+
+def list_compactions(conn: Connection, from_month: str | None = None) -> list[Compaction]:
+    """Recorded compactions (of ``from_month`` on), oldest first."""
+    t = provision_log_compactions
+    query = select(t).order_by(t.c.seq)
+    if from_month is not None:
+        query = query.where(t.c.year_month >= from_month)
+    found = []
+    for r in conn.execute(query):
+        replaced = tuple((str(j), int(n), str(d)) for j, n, d in json.loads(r.replaced))
+        produced = tuple(
+            (str(j), int(n), str(d), str(a), str(b)) for j, n, d, a, b in json.loads(r.produced)
+        )
+        found.append(
+            Compaction(int(r.seq), r.year_month, int(r.entries), replaced, produced, r.compacted_at)
+        )
+    return found
+
+
+def catalogue_version(conn: Connection) -> tuple[int, int, int, int, str | None]:
+    """Changes whenever a segment, compaction or purge is recorded (or a row of theirs
+    disappears): readers cache the list of segment files under this key."""
+    s, c, p = provision_log_segments, provision_log_compactions, provision_log_purges
+    row = conn.execute(
+        select(
+            select(func.count()).select_from(s).scalar_subquery(),
+            select(func.coalesce(func.max(s.c.seq), 0)).scalar_subquery(),
+            select(func.count()).select_from(c).scalar_subquery(),
+            select(func.coalesce(func.max(c.c.seq), 0)).scalar_subquery(),
+            select(func.max(p.c.before_month)).scalar_subquery(),
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), row[4]
+
+
 def drop_months_before(conn: Connection, year_month: str) -> tuple[list[str], int]:
     """Remove the rows of every month before ``year_month``: drop their partitions on
     PostgreSQL, delete them on SQLite. Returns the months dropped and the rows removed."""
@@ -648,7 +781,12 @@ def latest_vouching_seq(conn: Connection) -> int:
     """The highest audit seq any seal, segment or purge row points at (0: none)."""
     seqs = [
         conn.execute(select(func.coalesce(func.max(t.c.seq), 0))).scalar_one()
-        for t in (provision_log_seals, provision_log_segments, provision_log_purges)
+        for t in (
+            provision_log_seals,
+            provision_log_segments,
+            provision_log_purges,
+            provision_log_compactions,
+        )
     ]
     return int(max(seqs))
 

@@ -9,6 +9,7 @@ the request is refused as stale anyway, so older rows are purged.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, Connection, Index, PrimaryKeyConstraint, String, Table, Text, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,6 +50,26 @@ def record_nonce(
         "certificate": certificate,
     }
     return conn.execute(statement, values).first() is not None
+
+
+def record_nonces(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Remember many nonces in one statement (keys as :func:`record_nonce`); returns the
+    (recipient, nonce) pairs recorded now. A pair held before is not returned (a replay),
+    nor twice when given twice: the caller admits its first occurrence only."""
+    if len(rows) <= 1:
+        if rows and record_nonce(conn, **rows[0]):
+            return {(rows[0]["recipient"], rows[0]["nonce"])}
+        return set()
+    statement = _RECORD_MANY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return {(str(r), str(n)) for r, n in conn.execute(statement, rows)}  # one multi-row insert
+
+
+_RECORD_MANY = {
+    name: dialect.insert(recipient_request_nonces)
+    .on_conflict_do_nothing()
+    .returning(recipient_request_nonces.c.recipient, recipient_request_nonces.c.nonce)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def purge_nonces(conn: Connection, created_before: datetime) -> int:

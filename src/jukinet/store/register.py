@@ -130,6 +130,14 @@ def get_active_entry(conn: Connection, lg_code: str, resident_code: str) -> Stor
     return None if row is None else StoredEntry(row.id, row_to_entry(row))
 
 
+def get_entry_by_id(conn: Connection, lg_code: str, entry_id: int) -> StoredEntry | None:
+    """An entry by its row id (how an entry without a resident code is named)."""
+    row = conn.execute(
+        select(residents).where(residents.c.lg_code == lg_code, residents.c.id == entry_id)
+    ).first()
+    return None if row is None else StoredEntry(row.id, row_to_entry(row))
+
+
 def get_entries_by_code(conn: Connection, lg_code: str, resident_code: str) -> list[StoredEntry]:
     """Every entry (active or removed) the person has had in this municipality, newest first,
     found by the current code or by a code the person held before a resident-code change."""
@@ -352,21 +360,95 @@ def count_entries(conn: Connection, lg_code: str, status: EntryStatus | None = N
 def known_codes(conn: Connection) -> set[str]:
     """Every resident code in the pool or the register of this database."""
     pooled = conn.execute(select(resident_code_pool.c.resident_code)).scalars()
-    registered = conn.execute(select(residents.c.resident_code).distinct()).scalars()
+    registered = conn.execute(
+        select(residents.c.resident_code).where(residents.c.resident_code.is_not(None)).distinct()
+    ).scalars()
     return set(pooled) | set(registered)
 
 
 def latest_entries(
     conn: Connection, lg_code: str, resident_codes: Sequence[str] | None = None
 ) -> list[RegisterEntry]:
-    """The newest entry per resident code (active, or the removal if none is active)."""
-    query = select(residents).where(residents.c.lg_code == lg_code)
+    """The newest entry per resident code (active, or the removal if none is active); entries
+    without a code have no identity record and are left out."""
+    query = select(residents).where(
+        residents.c.lg_code == lg_code, residents.c.resident_code.is_not(None)
+    )
     if resident_codes is not None:
         query = query.where(residents.c.resident_code.in_(list(resident_codes)))
     newest: dict[str, tuple[int, RegisterEntry]] = {}
     for row in conn.execute(query.order_by(residents.c.id)):
         entry = row_to_entry(row)
-        kept = newest.get(entry.resident_code)
+        code = str(entry.resident_code)
+        kept = newest.get(code)
         if kept is None or entry.active or not kept[1].active:
-            newest[entry.resident_code] = (row.id, entry)
+            newest[code] = (row.id, entry)
     return [entry for _id, entry in newest.values()]
+
+
+# --- foreign residents without a code (before the applicable date) ---------------------------
+
+
+def _without_code(lg_code: str) -> tuple[Any, ...]:
+    return (
+        residents.c.lg_code == lg_code,
+        residents.c.kind == ResidentKind.FOREIGN.value,
+        residents.c.status == EntryStatus.ACTIVE.value,
+        residents.c.resident_code.is_(None),
+    )
+
+
+def count_active_without_code(conn: Connection, lg_code: str) -> int:
+    """Active foreign residents' entries that have no resident code yet."""
+    query = select(func.count()).select_from(residents).where(*_without_code(lg_code))
+    return int(conn.execute(query).scalar_one())
+
+
+def lock_active_without_code(conn: Connection, lg_code: str, limit: int) -> list[StoredEntry]:
+    """The next ``limit`` of them (oldest entry first), locked for this transaction on
+    PostgreSQL so that a concurrent run or event cannot change them under the caller."""
+    query = select(residents).where(*_without_code(lg_code)).order_by(residents.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return [StoredEntry(r.id, row_to_entry(r)) for r in conn.execute(query)]
+
+
+def draw_pool_codes(conn: Connection, lg_code: str, count: int, at: datetime) -> list[str]:
+    """Issue up to ``count`` codes of the pool at once, in its random draw order."""
+    query = (
+        select(resident_code_pool.c.resident_code)
+        .where(
+            resident_code_pool.c.lg_code == lg_code,
+            resident_code_pool.c.state == PoolState.AVAILABLE,
+        )
+        .order_by(resident_code_pool.c.draw_order)
+        .limit(count)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    codes = [str(c) for c in conn.execute(query).scalars()]
+    if codes:
+        conn.execute(
+            update(resident_code_pool)
+            .where(resident_code_pool.c.resident_code.in_(codes))
+            .values(state=PoolState.ISSUED, state_changed_at=at)
+        )
+    return codes
+
+
+_UPDATE_LOCKED_ENTRY = residents.update().where(residents.c.id == bindparam("entry_id"))
+
+
+def update_entries(
+    conn: Connection, entries: Sequence[tuple[int, RegisterEntry]], recorded_at: datetime
+) -> None:
+    """Replace the current state of many entries the caller has locked, with their history
+    rows: two statements whatever the count."""
+    if not entries:
+        return
+    rows = [(entry_id, entry_to_row(entry)) for entry_id, entry in entries]
+    conn.execute(_UPDATE_LOCKED_ENTRY, [{**row, "entry_id": i} for i, row in rows])
+    conn.execute(
+        resident_history.insert(),
+        [{**row, "resident_id": i, "recorded_at": recorded_at} for i, row in rows],
+    )

@@ -67,7 +67,9 @@ def _register_entry_columns() -> list[Column[object]]:
     """The items of a register entry (住民票), shared by the current state and its history."""
     return [
         Column("lg_code", String(6), nullable=False),
-        Column("resident_code", String(11), nullable=False),
+        # NULL only for a foreign resident registered before the applicable date (2013-07-08)
+        # who has not been given a code yet
+        Column("resident_code", String(11)),
         Column("status", String(8), nullable=False),  # active | removed
         Column("name", Text, nullable=False),  # verbatim legal glyphs
         Column("name_kana", Text),

@@ -2,10 +2,13 @@
 
 Tenant tables (migration 0006): ``residents`` and ``resident_history`` belong to a municipality
 (``app.lg_code``), ``prefectural_identity_records`` and ``prefectural_identity_history`` to a
-prefecture (``app.pref_code``). Their policies compare the row's tenant column with
-``NULLIF(current_setting('app.…', true), '')``: with no tenant set a query sees no row and may
-write none, instead of failing. ``FORCE ROW LEVEL SECURITY`` makes the table owner subject to
-them as well.
+prefecture (``app.pref_code``); ``disclosure_requests`` and ``disclosure_corrections``
+(migration 0013) to a disclosure office (``app.office``: ``national`` or a prefecture's
+code); ``wide_area_certificates``, ``certificate_items_answers`` and ``certificate_fees``
+(migration 0015) to a municipality (``app.lg_code``). Their policies compare the row's tenant
+column with ``NULLIF(current_setting('app.…', true), '')``: with no tenant set a query sees no
+row and may write none, instead of failing. ``FORCE ROW LEVEL SECURITY`` makes the table owner
+subject to them as well.
 
 The service layer sets the tenant with :func:`tenant` inside every transaction that acts for
 one municipality or prefecture (``set_config(…, is_local => true)``, i.e. ``SET LOCAL``: it ends
@@ -41,13 +44,21 @@ LG_CODE = "app.lg_code"
 PREF_CODE = "app.pref_code"
 """The prefecture a transaction acts for (``prefectural_identity_*``)."""
 
+OFFICE = "app.office"
+"""The disclosure office a transaction acts for (``disclosure_*``, migration 0013):
+``national`` or a prefecture's code."""
+
 _SWAP = text("SELECT current_setting(:name, true), set_config(:name, :value, true)")
 _SET = text("SELECT set_config(:name, :value, true)")
 
 
 @contextmanager
 def tenant(
-    conn: Connection, *, lg_code: str | None = None, pref_code: str | None = None
+    conn: Connection,
+    *,
+    lg_code: str | None = None,
+    pref_code: str | None = None,
+    office: str | None = None,
 ) -> Iterator[None]:
     """Act for this municipality and/or prefecture until the block ends, inside the open
     transaction; the previous tenant (if any) is restored after a block that succeeded. A
@@ -55,7 +66,8 @@ def tenant(
     if conn.dialect.name != "postgresql":
         yield
         return
-    wanted = {name: value for name, value in ((LG_CODE, lg_code), (PREF_CODE, pref_code)) if value}
+    settings = ((LG_CODE, lg_code), (PREF_CODE, pref_code), (OFFICE, office))
+    wanted = {name: value for name, value in settings if value}
     previous: dict[str, str] = {}
     for name, value in wanted.items():
         before = conn.execute(_SWAP, {"name": name, "value": value}).scalar()

@@ -8,13 +8,17 @@ problem+json 401 naming the rule, 403 ``recipient_suspended``. The headers are d
 so OpenAPI shows them on every recipient route.
 
 ``StreamingRecipientDep`` leaves the body unread (batch files of gigabytes): the route hashes
-it while streaming and calls :func:`confirm_body`.
+it while streaming and calls :func:`confirm_body`. A route that authenticates in the same
+transaction as its own writes (immediate provision) reads the headers with
+:func:`credentials_of`, checks them with :func:`attempt`, and finishes in
+``services/national/immediate.py``.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -23,6 +27,7 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.interfaces.api.deps import AppServices, ServicesDep
 from jukinet.net.request_signing import request_target
 from jukinet.services.national.recipient_auth import (
+    Attempt,
     AuthenticatedRecipient,
     Credential,
     RecipientAuthService,
@@ -30,16 +35,21 @@ from jukinet.services.national.recipient_auth import (
 )
 
 __all__ = [
+    "CREDENTIAL_HEADERS",
     "AuthenticatedRecipient",
+    "RecipientCredentials",
     "RecipientDep",
     "StreamingRecipientDep",
+    "attempt",
+    "auth_service",
     "confirm_body",
+    "credentials_of",
 ]
 
 _build_lock = threading.Lock()
 
 
-def _service(request: Request, services: AppServices) -> RecipientAuthService:
+def auth_service(request: Request, services: AppServices) -> RecipientAuthService:
     """One service per application: it keeps the per-process state (documents, purge)."""
     service: RecipientAuthService | None = getattr(request.app.state, "recipient_auth", None)
     if service is not None:
@@ -70,6 +80,31 @@ def _target(request: Request) -> str:
     return request_target(raw.decode("latin-1"), query.decode("latin-1"))
 
 
+@dataclass(frozen=True, slots=True)
+class RecipientCredentials:
+    """The credential headers of a request, not yet checked."""
+
+    signature: str | None
+    certificate: str | None
+    digest: str | None
+    authorization: str | None
+
+
+def attempt(
+    service: RecipientAuthService,
+    request: Request,
+    credentials: RecipientCredentials,
+    body: bytes | None,
+) -> Attempt:
+    """Check what needs no database (a signature, or hash a bearer key): CPU only, so it runs
+    on the event loop; the route finishes it in its own transaction."""
+    target = _target(request)
+    if credentials.signature is not None:
+        headers = SignedHeaders(credentials.signature, credentials.certificate, credentials.digest)
+        return service.attempt_signed(request.method, target, headers, body)
+    return service.attempt_bearer(_bearer(credentials.authorization), request.method, target)
+
+
 async def _authenticate(
     request: Request,
     services: AppServices,
@@ -80,7 +115,7 @@ async def _authenticate(
     *,
     read_body: bool,
 ) -> AuthenticatedRecipient:
-    service = _service(request, services)
+    service = auth_service(request, services)
     target = _target(request)
     if signature is not None:
         headers = SignedHeaders(signature, certificate, digest)
@@ -127,6 +162,38 @@ async def _recipient(
     )
 
 
+def credentials_of(request: Request) -> RecipientCredentials:
+    """The credential headers of ``request`` (a route reading them itself declares
+    :data:`CREDENTIAL_HEADERS` for OpenAPI: FastAPI's header parameters cost more per
+    request than reading four headers)."""
+    headers = request.headers
+    return RecipientCredentials(
+        headers.get("jukinet-signature"),
+        headers.get("jukinet-certificate"),
+        headers.get("content-digest"),
+        headers.get("authorization"),
+    )
+
+
+CREDENTIAL_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": text,
+        "schema": {"type": "string"},
+    }
+    for name, text in (
+        ("jukinet-signature", "created, nonce, alg, sig (docs/security.md)"),
+        ("jukinet-certificate", "the signer's certificate (base64 DER) or sha256:<hex>"),
+        ("content-digest", "sha-256=:<base64>: of the body (RFC 9530), signed"),
+        ("authorization", "transitional: Bearer <recipient key>"),
+    )
+]
+"""The credential headers as OpenAPI parameters (``openapi_extra``), as the dependencies
+below declare them."""
+
+
 async def _streaming_recipient(
     request: Request,
     services: ServicesDep,
@@ -152,7 +219,7 @@ async def confirm_body(
     """After streaming: refuse (401 ``digest_mismatch``) a body that is not the one signed."""
     if recipient.content_sha256 is None:
         return
-    service = _service(request, request.app.state.services)
+    service = auth_service(request, request.app.state.services)
     await run_in_threadpool(
         service.confirm_body, recipient, body_sha256, request.method, _target(request)
     )

@@ -12,7 +12,7 @@ from jukinet.domain.register import RegisterEntry
 
 class EntryOut(BaseModel):
     lg_code: str
-    resident_code: str
+    resident_code: str | None  # none: a foreign resident before the applicable date
     status: str
     name: str
     name_kana: str | None

@@ -9,12 +9,17 @@ from rich.markup import escape
 
 from jukinet.domain.errors import RuleViolation
 from jukinet.interfaces.cli import audit as audit_cli
+from jukinet.interfaces.cli import cards as cards_cli
 from jukinet.interfaces.cli import check, codes, operators, pool, population, resident, status, up
+from jukinet.interfaces.cli import disclosure as disclosure_cli
+from jukinet.interfaces.cli import foreign_residents as foreign_residents_cli
 from jukinet.interfaces.cli import pki as pki_cli
 from jukinet.interfaces.cli import provision as provision_cli
 from jukinet.interfaces.cli import recipient as recipient_cli
 from jukinet.interfaces.cli import report as report_cli
+from jukinet.interfaces.cli import revocation_feed as revocation_feed_cli
 from jukinet.interfaces.cli import serve as serve_cli
+from jukinet.interfaces.cli import wide_area as wide_area_cli
 from jukinet.interfaces.cli.common import console_err
 
 app = typer.Typer(
@@ -26,6 +31,7 @@ app = typer.Typer(
 app.add_typer(codes.code_app, name="code")
 app.command("era")(codes.era)
 app.add_typer(resident.app, name="resident")
+app.add_typer(cards_cli.app, name="card")
 app.add_typer(pool.app, name="pool")
 app.add_typer(population.app, name="population")
 app.command("up")(up.up)
@@ -39,6 +45,10 @@ app.add_typer(operators.app, name="operator")
 app.add_typer(recipient_cli.app, name="recipient")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(provision_cli.app, name="provision")
+app.add_typer(disclosure_cli.app, name="disclosure")
+app.add_typer(wide_area_cli.app, name="wide-area")
+app.add_typer(foreign_residents_cli.app, name="foreign-residents")
+app.command("revocation-feed")(revocation_feed_cli.revocation_feed)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""``jukinet report``: the national center's publications (the gazette notice of provision)."""
+"""``jukinet report``: the national center's publications (the gazette notice of provision, the
+disclosure-request statistics)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import typer
 from rich.markup import escape
 
 from jukinet.clock import today_in_japan
+from jukinet.domain.disclosure import parse_office
 from jukinet.interfaces.cli.common import clock, console_err, network, parse_date
+from jukinet.services.disclosure import disclosure_service, issuer, statistics_csv
 from jukinet.services.national.gazette import gazette_csv, gazette_notice
 
 app = typer.Typer(help="Publications of the national center.", no_args_is_help=True)
@@ -60,4 +63,57 @@ def gazette(
     console_err.print(
         f"notice ({len(notice.rows):,} rows, 提供件数合計 {notice.total:,} 件) written to "
         f"{escape(str(pdf))}, chart to {escape(str(png))}"
+    )
+
+
+@app.command("disclosures")
+def disclosures(
+    first: Annotated[
+        int, typer.Option("--from", help="first fiscal year (April–March), e.g. 2002")
+    ],
+    last: Annotated[int, typer.Option("--to", help="last fiscal year, e.g. 2013")],
+    fmt: Annotated[Format, typer.Option("--format", help="csv (the table) or pdf")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="output file (csv: stdout when omitted; pdf: default name)"),
+    ] = None,
+    office: Annotated[
+        str, typer.Option("--office", help="national, or a 2-digit prefecture code")
+    ] = "national",
+    report_date: Annotated[
+        str | None, typer.Option("--date", help="date printed on the PDF; default today")
+    ] = None,
+) -> None:
+    """Disclosure requests per fiscal year by request method (visit, mail) and delivery method
+    (visit, mail), a total per row and a grand total row: the table the national center
+    publishes."""
+    parsed = parse_office(office, "--office")
+    day = parse_date(report_date, "date") or today_in_japan(clock())
+    with network() as net:
+        desk = disclosure_service(
+            parsed,
+            clock(),
+            national_engine=net.national.engine,
+            national_files=net.national.files,
+            prefectural_engine=net.prefecture.engine,
+        )
+        rows = desk.statistics(first, last)
+    if fmt is Format.CSV:
+        text = statistics_csv(rows)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+            console_err.print(f"{len(rows) - 1} fiscal years written to {escape(str(out))}")
+        return
+    from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415
+        Letterhead,
+        render_pdf,
+        statistics_html,
+    )
+
+    pdf = out or Path(f"disclosures_{parsed.code}_FY{first}-FY{last}.pdf")
+    render_pdf(statistics_html(rows, Letterhead(parsed, issuer(parsed, day), day)), pdf)
+    console_err.print(
+        f"statistics (FY{first}-FY{last}, {rows[-1].total} requests) written to {escape(str(pdf))}"
     )

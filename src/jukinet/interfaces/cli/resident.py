@@ -19,6 +19,7 @@ from jukinet.domain.register import (
     ResidentKind,
     event_for,
 )
+from jukinet.interfaces.cli import cards as card_move_cli
 from jukinet.interfaces.cli.common import (
     console,
     network,
@@ -27,6 +28,9 @@ from jukinet.interfaces.cli.common import (
 )
 
 app = typer.Typer(help="The municipal register: events, look-ups, history.")
+app.command("move-out")(card_move_cli.move_out)  # regular, or card-based with --special
+app.command("move-in")(card_move_cli.move_in)  # card-based: --card and PIN
+app.command("move-in-status")(card_move_cli.move_in_status)
 
 LgCode = Annotated[str, typer.Option("--lg-code", help="municipality (6-digit lg code)")]
 Opt = Annotated[str | None, typer.Option()]
@@ -109,7 +113,8 @@ def record(
     if as_json:
         console.print_json(json.dumps(_entry_json(entry)))
     else:
-        console.print(f"recorded {reason.value} ({reason.label_ja}): {entry.resident_code}")
+        code = entry.resident_code or "no resident code (before the applicable date)"
+        console.print(f"recorded {reason.value} ({reason.label_ja}): {code}")
         console.print(_entry_table(entry))
 
 
@@ -171,7 +176,7 @@ def search(
     table = Table("resident code", "name", "birth date", "sex", "address", "status")
     for e in found:
         table.add_row(
-            e.resident_code,
+            e.resident_code or "-",
             e.name,
             format_era_date(e.birth_date),
             e.sex.label_ja,

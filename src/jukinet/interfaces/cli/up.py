@@ -53,7 +53,17 @@ def up(
         m.request_initial_pools()
     network.start()
     registers = {lg: r for m in network.municipal for lg, r in m.registers.items()}
-    app = create_app(services_of(network.nodes, clock(), registers))
+    certificates = {lg: c for m in network.municipal for lg, c in m.certificates.items()}
+    app = create_app(
+        services_of(
+            network.nodes,
+            clock(),
+            registers,
+            certificates,
+            cards={lg: c for m in network.municipal for lg, c in m.cards.items()},
+            card_moves={lg: c for m in network.municipal for lg, c in m.card_moves.items()},
+        )
+    )
     install_operator_service(app, operators)
     for lg_code, count in counts.items():
         console.print(f"{lg_code}: {count} residents")

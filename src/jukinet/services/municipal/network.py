@@ -18,7 +18,9 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason
 from jukinet.domain.names import name_search_key
 from jukinet.domain.register import (
+    FOREIGN_RESIDENT_RULE,
     EntryStatus,
+    ForeignResidentRule,
     RegisterEntry,
     Removal,
     move_in_notice_code,
@@ -50,12 +52,20 @@ POOL_REQUEST_SIZE = 1000
 class MunicipalLink:
     """Connects one municipality's register to the network."""
 
-    def __init__(self, credentials: NodeCredentials, outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self,
+        credentials: NodeCredentials,
+        outbox: Outbox,
+        clock: Clock,
+        *,
+        rule: ForeignResidentRule = FOREIGN_RESIDENT_RULE,
+    ) -> None:
         self.credentials = credentials
         self.node_id = credentials.node_id
         self.lg_code = lg_code_of(self.node_id)
         self.outbox = outbox
         self.clock = clock
+        self.rule = rule
 
     # --- outgoing ------------------------------------------------------------------------
 
@@ -66,11 +76,13 @@ class MunicipalLink:
         previous: RegisterEntry | None,
         now: datetime,
     ) -> None:
-        """Called by the register inside the change's transaction."""
+        """Called by the register inside the change's transaction. An entry without a code (a
+        foreign resident before the applicable date) has no identity record to send."""
         previous_code = None
         if previous is not None and previous.resident_code != entry.resident_code:
-            previous_code = previous.resident_code
-        self.send_identity_update(conn, entry, previous_code, now)
+            previous_code = previous.resident_code  # None when a code was first assigned
+        if entry.on_network:
+            self.send_identity_update(conn, entry, previous_code, now)
         if entry.change_reason is ChangeReason.MOVE_IN and entry.previous_lg_code:
             self._send_move_in_notice(conn, entry, now)
         self.request_pool_if_low(conn, now)
@@ -95,6 +107,12 @@ class MunicipalLink:
         """Send the current record of the given residents (all when ``None``) upward again,
         batched: the first upload after a bulk load, or a repair after a consistency check."""
         entries = store.latest_entries(conn, self.lg_code, resident_codes)
+        return self.send_identity_records(conn, entries, now)
+
+    def send_identity_records(
+        self, conn: Connection, entries: list[RegisterEntry], now: datetime
+    ) -> int:
+        """The current records of many entries (each with a code) upward, batched."""
         bodies = [identity_record_body(e.identity_record()) for e in entries]
         for i in range(0, len(bodies), MAX_RECORDS_PER_UPDATE):
             self.outbox.enqueue(
@@ -110,7 +128,7 @@ class MunicipalLink:
     def _send_move_in_notice(self, conn: Connection, entry: RegisterEntry, now: datetime) -> None:
         assert entry.previous_lg_code is not None
         body = {
-            "resident_code": move_in_notice_code(entry, today_in_japan(self.clock)),
+            "resident_code": move_in_notice_code(entry, today_in_japan(self.clock), self.rule),
             "name": entry.name,
             "birth_date": entry.birth_date.isoformat(),
             "previous_address": entry.previous_address,
@@ -187,6 +205,7 @@ class MunicipalLink:
                     destination_lg_code=new_lg_code,
                 ),
                 entry.resident_code,
+                entry_id=entry_id,
             )
         conn.execute(
             update(residents)
@@ -196,10 +215,14 @@ class MunicipalLink:
 
     def _find_mover(self, conn: Connection, body: dict[str, Any]) -> tuple[int, RegisterEntry]:
         code = body.get("resident_code")
+        candidates: list[tuple[int, RegisterEntry]] = []
         if code:
             entries = store.get_entries_by_code(conn, self.lg_code, validate_resident_code(code))
             candidates = [(s.id, s.entry) for s in entries]
-        else:  # a blank code (foreign resident before 2013-07-08): match name and birth date
+        if not candidates:
+            # A blank code (foreign resident before 2013-07-08), or a code the new municipality
+            # drew for someone who had none here: match name and birth date among entries
+            # without a code.
             found = store.search_entries(
                 conn,
                 self.lg_code,
@@ -208,7 +231,12 @@ class MunicipalLink:
                 include_removed=True,
             )
             key = name_search_key(str(body.get("name", "")))
-            candidates = [(s.id, s.entry) for s in found if name_search_key(s.entry.name) == key]
+            candidates = [
+                (s.id, s.entry)
+                for s in found
+                if name_search_key(s.entry.name) == key
+                and not (code and s.entry.resident_code is not None)
+            ]
         movable = [
             (i, e) for i, e in candidates if e.active or e.change_reason is ChangeReason.MOVE_OUT
         ]

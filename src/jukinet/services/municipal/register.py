@@ -14,14 +14,17 @@ from jukinet.domain import reference
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason
 from jukinet.domain.register import (
+    FOREIGN_RESIDENT_RULE,
     HEAD_OF_HOUSEHOLD,
     Event,
+    ForeignResidentRule,
     ItemChange,
     NewEntry,
     RegisterEntry,
     Removal,
     apply_change,
 )
+from jukinet.services.municipal.cards import cards_on_register_change
 from jukinet.store import register as store
 from jukinet.store.db import read_transaction, write_transaction
 from jukinet.store.tenancy import tenant
@@ -62,26 +65,38 @@ class MunicipalRegister:
         lg_code: str,
         clock: Clock,
         notifier: ChangeNotifier | None = None,
+        *,
+        rule: ForeignResidentRule = FOREIGN_RESIDENT_RULE,
     ) -> None:
         self.engine = engine
         self.lg_code = reference.municipality(lg_code).lg_code
         self.clock = clock
         self.notifier = notifier
+        self.rule = rule
 
-    def record(self, event: Event, resident_code: str | None = None) -> RegisterEntry:
-        """Record ``event`` for the person with ``resident_code`` (new entries: the event's)."""
+    def record(
+        self, event: Event, resident_code: str | None = None, *, entry_id: int | None = None
+    ) -> RegisterEntry:
+        """Record ``event`` for the person with ``resident_code`` (new entries: the event's);
+        an entry without a code (a foreign resident before the applicable date) is named by
+        ``entry_id``."""
         with write_transaction(self.engine) as conn:
-            return self.record_in(conn, event, resident_code)
+            return self.record_in(conn, event, resident_code, entry_id=entry_id)
 
     def record_in(
-        self, conn: Connection, event: Event, resident_code: str | None = None
+        self,
+        conn: Connection,
+        event: Event,
+        resident_code: str | None = None,
+        *,
+        entry_id: int | None = None,
     ) -> RegisterEntry:
         """``record`` inside the caller's transaction (e.g. a message being applied)."""
         with tenant(conn, lg_code=self.lg_code):
-            return self._record_in(conn, event, resident_code)
+            return self._record_in(conn, event, resident_code, entry_id)
 
     def _record_in(
-        self, conn: Connection, event: Event, resident_code: str | None
+        self, conn: Connection, event: Event, resident_code: str | None, entry_id: int | None
     ) -> RegisterEntry:
         now = self.clock.now()
         today = today_in_japan(self.clock)
@@ -90,33 +105,49 @@ class MunicipalRegister:
         if isinstance(event, NewEntry):
             new = self._create(conn, event, now, today)
         else:
-            if resident_code is None:
-                raise RuleViolation("resident_code", "required", "name the resident to change")
-            stored = store.get_active_entry(conn, self.lg_code, resident_code)
+            stored = self._active_entry(conn, resident_code, entry_id)
             previous = stored.entry if stored else None
             if isinstance(event, ItemChange):
                 event = self._resolve_item_change(conn, event, previous, now)
-            new = apply_change(previous, event, lg_code=self.lg_code, today=today)
+            new = apply_change(previous, event, lg_code=self.lg_code, today=today, rule=self.rule)
             assert stored is not None  # apply_change refuses a missing entry
             store.update_entry(conn, stored.id, new, now)
-            if new.resident_code != stored.entry.resident_code:
-                store.retire_code(conn, self.lg_code, stored.entry.resident_code, now)
+            old_code = stored.entry.resident_code
+            if old_code is not None and new.resident_code != old_code:
+                store.retire_code(conn, self.lg_code, old_code, now)
+        cards_on_register_change(conn, self.lg_code, new, previous, now)
         if self.notifier is not None:
             self.notifier.changed(conn, new, previous, now)
         return new
+
+    def _active_entry(
+        self, conn: Connection, resident_code: str | None, entry_id: int | None
+    ) -> store.StoredEntry | None:
+        if entry_id is not None:
+            stored = store.get_entry_by_id(conn, self.lg_code, entry_id)
+            if stored is not None and resident_code not in (None, stored.entry.resident_code):
+                raise RuleViolation(
+                    "entry_id", "code_mismatch", f"entry {entry_id} is not {resident_code}'s"
+                )
+            return stored if stored is not None and stored.entry.active else None
+        if resident_code is None:
+            raise RuleViolation("resident_code", "required", "name the resident to change")
+        return store.get_active_entry(conn, self.lg_code, resident_code)
 
     def _create(
         self, conn: Connection, event: NewEntry, now: datetime, today: date
     ) -> RegisterEntry:
         current = None
-        if event.resident_code is not None:
+        # A foreign resident before the applicable date gets no code (apply_change checks).
+        on_network = self.rule.on_network(event.kind, today)
+        if on_network and event.resident_code is not None:
             stored = store.get_active_entry(conn, self.lg_code, event.resident_code)
             current = stored.entry if stored else None
             if store.pool_code_state(conn, event.resident_code) == store.PoolState.RETIRED:
                 raise RuleViolation(
                     "resident_code", "retired", "this code was given up and is never used again"
                 )
-        else:
+        elif on_network:
             event = replace(event, resident_code=self._draw_code(conn, now))
         if event.household_id is None:
             event = replace(
@@ -126,7 +157,7 @@ class MunicipalRegister:
             )
         else:
             self._require_household(conn, event.household_id)
-        new = apply_change(current, event, lg_code=self.lg_code, today=today)
+        new = apply_change(current, event, lg_code=self.lg_code, today=today, rule=self.rule)
         store.insert_entry(conn, new, now)
         return new
 
@@ -135,7 +166,8 @@ class MunicipalRegister:
     ) -> ItemChange:
         if current is None or not current.active:
             return event  # apply_change names the problem
-        if event.reason is ChangeReason.RESIDENT_CODE_CHANGE and event.resident_code is None:
+        code_events = (ChangeReason.RESIDENT_CODE_CHANGE, ChangeReason.RESIDENT_CODE_ASSIGNMENT)
+        if event.reason in code_events and event.resident_code is None:
             event = replace(event, resident_code=self._draw_code(conn, now))
         if event.household_id == NEW_HOUSEHOLD:
             event = replace(

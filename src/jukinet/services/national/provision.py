@@ -17,7 +17,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import date
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -25,6 +29,7 @@ from jukinet.clock import JST, Clock
 from jukinet.domain.affairs import RecipientKind, affairs_2013
 from jukinet.domain.audit import Outcome
 from jukinet.domain.errors import RuleViolation
+from jukinet.domain.identity import IdentityRecord
 from jukinet.domain.names import address_search_key, name_search_key
 from jukinet.domain.provision import (
     DEFAULT_FIELDS,
@@ -39,8 +44,10 @@ from jukinet.domain.provision import (
 )
 from jukinet.services.audit import AuditLog
 from jukinet.store import provision as store
+from jukinet.store.audit import NewEntry
 from jukinet.store.db import read_transaction, write_transaction
 from jukinet.store.identity_records import NATIONAL, get_current, row_to_record
+from jukinet.store.provision_log import append_logs_returning
 
 PROVISION_START = date(2002, 8, 5)
 """Juki-net's second stage: provision to national agencies began (第2次稼働)."""
@@ -52,6 +59,22 @@ LATER_WINDOWS: dict[str, date] = {
 """Recipients added to the annex later (DOMAIN.md §5): their affairs are lawful from then."""
 
 CREDENTIAL_PREFIX = "jkr_"
+ACTION = "provision.immediate"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One query decided inside a transaction, nothing written yet
+    (:meth:`ProvisionService.write` logs, counts and audits it)."""
+
+    recipient: str
+    query: ProvisionQuery
+    request_id: str
+    affair_id: str
+    outcome: MatchOutcome
+    resident_code: str | None = None
+    record: dict[str, Any] | None = None
+    """The record as projected to the affair's (or the query's) fields, when found."""
 
 
 def hash_key(key: str) -> str:
@@ -185,54 +208,47 @@ class ProvisionService:
     # --- provision ---------------------------------------------------------------------------
 
     def immediate(self, recipient: str, query: ProvisionQuery) -> ProvisionResult:
-        """Answer one query of ``recipient`` (即時提供)."""
+        """Answer one query of ``recipient`` (即時提供) in a transaction of its own."""
         request_id = str(uuid.uuid4())
         try:
             validate_query(query)
             with write_transaction(self.engine) as conn:
-                return self._immediate(conn, recipient, query, request_id)
+                now = self.clock.now()
+                decision = self.decide(conn, recipient, query, request_id, now)
+                [(result, entry)] = self.write(conn, [decision], now)
+                self.audit.record_all(conn, [entry])
+                return result
         except RuleViolation as exc:
             with write_transaction(self.engine) as conn:
-                self.audit.record(
-                    conn,
-                    actor=f"recipient:{recipient}",
-                    action="provision.immediate",
-                    obj=f"affair/{query.affair_id}",
-                    outcome=Outcome.REFUSED,
-                    detail={
-                        "field": exc.field,
-                        "rule": exc.rule,
-                        "request_id": request_id,
-                        "case_reference": query.case_reference,
-                    },
-                )
+                entry = self.refusal(recipient, query, request_id, exc, self.clock.now())
+                self.audit.record_all(conn, [entry])
             raise
 
-    def _grant(self, conn: Connection, recipient: str, query: ProvisionQuery) -> AffairGrant:
-        who = store.get_recipient(conn, recipient)
-        if who is None:
-            raise RuleViolation("recipient", "unknown_recipient", f"{recipient} is not a recipient")
-        if who.suspended:
-            raise RuleViolation(
-                "recipient", "recipient_suspended", f"provision to {recipient} is suspended"
-            )
-        grant = store.get_affair(conn, query.affair_id)
-        if grant is None or grant.recipient != recipient:
-            raise RuleViolation(
-                "affair_id", "affair_not_listed", f"{query.affair_id} is not listed for {recipient}"
-            )
-        return grant
+    # --- the steps, inside the caller's transaction ----------------------------------------------
 
-    def _immediate(
-        self, conn: Connection, recipient: str, query: ProvisionQuery, request_id: str
-    ) -> ProvisionResult:
-        now = self.clock.now()
+    def decide(
+        self,
+        conn: Connection,
+        recipient: str,
+        query: ProvisionQuery,
+        request_id: str,
+        now: datetime,
+        *,
+        reads: store.TransactionReads | None = None,
+        records: Mapping[str, IdentityRecord] | None = None,
+    ) -> Decision:
+        """What ``query`` comes to (rules, then the match), reading only: RuleViolation for a
+        refusal. ``reads``: the recipients and affairs this transaction has read already;
+        ``records``: current records this transaction read by code (the others are read)."""
         today = now.astimezone(JST).date()
-        grant = self._grant(conn, recipient, query)
+        grant = self._grant(reads or store.TransactionReads(conn), recipient, query)
         fields = grant.allowed_fields if query.fields is None else query.fields
         grant.check(recipient, today, fields)
         if query.resident_code is not None:
-            record = get_current(conn, NATIONAL, query.resident_code)
+            if records is not None and query.resident_code in records:
+                record: IdentityRecord | None = records[query.resident_code]
+            else:
+                record = get_current(conn, NATIONAL, query.resident_code)
             candidates = [] if record is None else [record]
         else:
             assert query.name is not None
@@ -245,44 +261,112 @@ class ProvisionService:
                 address_key=None if query.address is None else address_search_key(query.address),
             )
             candidates = [row_to_record(r) for r in rows]
-        actor = f"recipient:{recipient}"
-        detail = {"request_id": request_id, "case_reference": query.case_reference}
         if len(candidates) != 1:
             outcome = MatchOutcome.NOT_FOUND if not candidates else MatchOutcome.SEVERAL_CANDIDATES
-            self.audit.record(
+            return Decision(recipient, query, request_id, grant.affair_id, outcome)
+        record = candidates[0]
+        return Decision(
+            recipient,
+            query,
+            request_id,
+            grant.affair_id,
+            MatchOutcome.FOUND,
+            record.resident_code,
+            project(record, fields),
+        )
+
+    def write(
+        self, conn: Connection, decisions: Sequence[Decision], now: datetime
+    ) -> list[tuple[ProvisionResult, NewEntry]]:
+        """Log and count every record provided (one insert for all, one upsert per counter),
+        and give each decision its result and its audit entry, for the caller to record with
+        the rest of its transaction's entries."""
+        method = ProvisionMethod.IMMEDIATE.value
+        month = year_month(now.astimezone(JST).date())
+        found = [d for d in decisions if d.outcome is MatchOutcome.FOUND]
+        log_ids = append_logs_returning(
+            conn,
+            [
+                {
+                    "provided_at": now,
+                    "recipient": d.recipient,
+                    "affair_id": d.affair_id,
+                    "method": method,
+                    "resident_code": d.resident_code,
+                    "request_id": d.request_id,
+                    "job_id": None,
+                    "case_reference": d.query.case_reference,
+                }
+                for d in found
+            ],
+        )
+        counted = Counter((d.recipient, d.affair_id) for d in found)
+        for (recipient, affair_id), n in sorted(counted.items()):  # one lock order everywhere
+            store.increment_count(
                 conn,
-                actor=actor,
-                action="provision.immediate",
-                obj=f"affair/{grant.affair_id}",
-                detail={**detail, "outcome": outcome.value},
+                recipient=recipient,
+                affair_id=affair_id,
+                year_month=month,
+                method=method,
+                by=n,
+            )
+        ids = iter(log_ids)
+        out: list[tuple[ProvisionResult, NewEntry]] = []
+        for d in decisions:
+            detail: dict[str, Any] = {
+                "request_id": d.request_id,
+                "case_reference": d.query.case_reference,
+                "outcome": d.outcome.value,
+            }
+            log_id = next(ids) if d.outcome is MatchOutcome.FOUND else None
+            if log_id is not None:
+                detail["log_id"] = log_id
+            entry = self.audit.entry(
+                actor=f"recipient:{d.recipient}",
+                action=ACTION,
+                obj=f"affair/{d.affair_id}",
+                detail=detail,
                 at=now,
             )
-            return ProvisionResult(outcome)
-        record = candidates[0]
-        method = ProvisionMethod.IMMEDIATE.value
-        log_id = store.append_log(
-            conn,
-            provided_at=now,
-            recipient=recipient,
-            affair_id=grant.affair_id,
-            method=method,
-            resident_code=record.resident_code,
-            case_reference=query.case_reference,
-            request_id=request_id,
+            out.append((ProvisionResult(d.outcome, d.record, log_id), entry))
+        return out
+
+    def refusal(
+        self,
+        recipient: str,
+        query: ProvisionQuery,
+        request_id: str,
+        exc: RuleViolation,
+        at: datetime,
+    ) -> NewEntry:
+        """The audit entry of a refused query."""
+        return self.audit.entry(
+            actor=f"recipient:{recipient}",
+            action=ACTION,
+            obj=f"affair/{query.affair_id}",
+            outcome=Outcome.REFUSED,
+            detail={
+                "field": exc.field,
+                "rule": exc.rule,
+                "request_id": request_id,
+                "case_reference": query.case_reference,
+            },
+            at=at,
         )
-        store.increment_count(
-            conn,
-            recipient=recipient,
-            affair_id=grant.affair_id,
-            year_month=year_month(today),
-            method=method,
-        )
-        self.audit.record(
-            conn,
-            actor=actor,
-            action="provision.immediate",
-            obj=f"affair/{grant.affair_id}",
-            detail={**detail, "outcome": MatchOutcome.FOUND.value, "log_id": log_id},
-            at=now,
-        )
-        return ProvisionResult(MatchOutcome.FOUND, project(record, fields), log_id)
+
+    def _grant(
+        self, reads: store.TransactionReads, recipient: str, query: ProvisionQuery
+    ) -> AffairGrant:
+        who = reads.recipient(recipient)
+        if who is None:
+            raise RuleViolation("recipient", "unknown_recipient", f"{recipient} is not a recipient")
+        if who.suspended:
+            raise RuleViolation(
+                "recipient", "recipient_suspended", f"provision to {recipient} is suspended"
+            )
+        grant = reads.affair(query.affair_id)
+        if grant is None or grant.recipient != recipient:
+            raise RuleViolation(
+                "affair_id", "affair_not_listed", f"{query.affair_id} is not listed for {recipient}"
+            )
+        return grant

@@ -24,11 +24,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.csv as pacsv
 
 from jukinet.domain.identity import ChangeReason
 from jukinet.domain.names import address_search_key, name_search_key
 from jukinet.domain.provision import CASE_REFERENCE_MAX, ProvisionField
+from jukinet.services.national.provision_segments import SEGMENT_ROW_GROUP_ROWS
 
 RESULT_HEADER = (
     "row_id",
@@ -159,10 +160,25 @@ def _quote(path: Path) -> str:
 
 
 _OUTCOMES = pa.array(["invalid", "found", "several_candidates", "not_found"])
+RESULT_SCHEMA = pa.schema(
+    [
+        ("line", pa.int64())
+        if name == "line"
+        else (name, pa.date32())
+        if name in {"status_date", "birth_date", "change_date"}
+        else (name, pa.string())
+        for name in RESULT_HEADER
+    ]
+)
 _HIT_COLUMNS = (
     "resident_code, name, name_kana, alias, former_surname, birth_date, sex, address, "
     "change_reason, change_date, removed"
 )
+
+
+SLICE_ROWS = 2_000_000
+"""Result rows assembled at a time: a 40-million-row job keeps memory bounded (DuckDB spills
+its tables to disk; Python holds one slice)."""
 
 
 def match_job(
@@ -173,20 +189,21 @@ def match_job(
     *,
     result_path: Path,
     segment_path: Path,
+    slice_rows: int = SLICE_ROWS,
 ) -> MatchCounts:
     """Match ``request`` against the view ``registry``; write the result CSV (one row per
     request row, in order) and the log segment (one row per provided record, by code).
 
-    DuckDB validates and joins; the result is then put in request order by NumPy index
-    arithmetic (no sort of the wide rows) and written by DuckDB's CSV writer."""
+    DuckDB validates and joins; the result is put in request order slice by slice by NumPy
+    index arithmetic (no sort of the wide rows) and streamed to the CSV file."""
     con.register("request_rows", with_search_keys(request))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE q AS
-        SELECT ord, resident_code, name_key, address_key, sex,
+        SELECT ord, line, row_id, resident_code, name_key, address_key, sex,
                try_cast(birth_date AS DATE) AS birth_day, {REASON_SQL} AS reason
         FROM request_rows"""
     )
-    reasons = con.sql("SELECT reason FROM q ORDER BY ord").to_arrow_table()["reason"]
+    con.unregister("request_rows")
     # Basic items first find candidate codes on the narrow key columns; then one wide scan
     # fetches the records of every row that has exactly one person to provide.
     candidates = con.sql(
@@ -200,33 +217,58 @@ def match_job(
             AND (q.address_key IS NULL OR r.address_key = q.address_key)"""
     ).to_arrow_table()
     counts = np.asarray(candidates["n"])
+    several_ords = np.unique(np.asarray(candidates["ord"])[counts > 1])
     con.register("by_items", candidates.filter(pa.array(counts == 1)))
-    single = con.sql(
-        f"""WITH wanted AS (
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE hits AS
+        WITH wanted AS (
             SELECT ord, resident_code FROM q WHERE reason IS NULL AND resident_code IS NOT NULL
             UNION ALL SELECT ord, resident_code FROM by_items
         )
         SELECT w.ord, {_prefixed("r")}
         FROM wanted w JOIN registry r ON r.resident_code = w.resident_code"""
-    ).to_arrow_table()
-    rows = request.num_rows
+    )
+    con.unregister("by_items")
+    rows = invalid = provided = 0
+    with pacsv.CSVWriter(result_path, RESULT_SCHEMA) as writer:
+        for first in range(0, max(request.num_rows, 1), slice_rows):
+            last = min(first + slice_rows, request.num_rows)
+            part = con.sql(
+                "SELECT row_id, line, reason FROM q WHERE ord >= $1 AND ord < $2 ORDER BY ord",
+                params=[first, last],
+            ).to_arrow_table()
+            found = con.sql(
+                "SELECT * FROM hits WHERE ord >= $1 AND ord < $2", params=[first, last]
+            ).to_arrow_table()
+            several = several_ords[(several_ords >= first) & (several_ords < last)] - first
+            table, bad = _result_slice(part, found, several, first, allowed)
+            writer.write_table(table)
+            rows, invalid, provided = rows + part.num_rows, invalid + bad, provided + found.num_rows
+    _write_segment(con, segment_path, stamp)
+    return MatchCounts(rows=rows, invalid=invalid, provided=provided)
+
+
+def _result_slice(
+    part: pa.Table,
+    found: pa.Table,
+    several: np.ndarray,
+    first: int,
+    allowed: frozenset[ProvisionField],
+) -> tuple[pa.Table, int]:
+    """The result rows of request rows ``first …``: the slice's rows and how many invalid."""
+    rows = part.num_rows
     position = np.full(rows, -1, dtype=np.int64)
-    position[np.asarray(single["ord"])] = np.arange(single.num_rows)
-    found = position >= 0
-    several = np.zeros(rows, dtype=bool)
-    several[np.asarray(candidates["ord"])[counts > 1]] = True
-    invalid = np.asarray(reasons.is_valid())
+    position[np.asarray(found["ord"]) - first] = np.arange(found.num_rows)
+    is_found = position >= 0
+    is_several = np.zeros(rows, dtype=bool)
+    is_several[several] = True
+    invalid = np.asarray(part["reason"].is_valid())
     outcome = _OUTCOMES.take(  # index into the four outcomes: no million Python strings
-        pa.array(np.where(invalid, 0, np.where(found, 1, np.where(several, 2, 3))))
+        pa.array(np.where(invalid, 0, np.where(is_found, 1, np.where(is_several, 2, 3))))
     )
-    records = single.take(pa.array(position, mask=~found))
-    result = _result_table(request, reasons, outcome, records, allowed)
-    con.register("result_rows", result)
-    con.execute(
-        f"COPY (SELECT * FROM result_rows) TO '{_quote(result_path)}' (FORMAT csv, HEADER true)"
-    )
-    _write_segment(segment_path, stamp, single, request["row_id"])
-    return MatchCounts(rows=rows, invalid=int(invalid.sum()), provided=single.num_rows)
+    records = found.take(pa.array(position, mask=~is_found))
+    table = _result_table(part, part["reason"], outcome, records, allowed)
+    return table.cast(RESULT_SCHEMA), int(invalid.sum())
 
 
 def _prefixed(alias: str) -> str:
@@ -279,30 +321,20 @@ def _result_table(
     return pa.table(columns)
 
 
-def _write_segment(
-    path: Path, stamp: LogStamp, provided: pa.Table, row_ids: pa.ChunkedArray
-) -> None:
-    """The job's provision-log entries, sorted by resident code (for the per-person look-up)."""
-    n = provided.num_rows
-    keys = [("resident_code", "ascending"), ("ord", "ascending")]
-    order = pc.sort_indices(provided, sort_keys=keys)
-    ordered = provided.take(order)
-
-    zeros = pa.array(np.zeros(n, dtype=np.int64))
-
-    def same(value: object, kind: pa.DataType | None = None) -> pa.Array:
-        return pa.array([value], kind or pa.string()).take(zeros)
-
-    table = pa.table(
-        {
-            "provided_at": same(stamp.provided_at, pa.timestamp("us", tz="UTC")),
-            "recipient": same(stamp.recipient),
-            "affair_id": same(stamp.affair_id),
-            "method": same(stamp.method),
-            "resident_code": ordered["resident_code"],
-            "request_id": pa.nulls(n, pa.string()),
-            "job_id": same(stamp.job_id),
-            "case_reference": row_ids.take(ordered["ord"]),
-        }
+def _write_segment(con: duckdb.DuckDBPyConnection, path: Path, stamp: LogStamp) -> None:
+    """The job's provision-log entries, sorted by resident code, in small row groups (a
+    per-person look-up reads one row group per file)."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE stamp AS
+        SELECT $1::TIMESTAMPTZ AS provided_at, $2::VARCHAR AS recipient,
+               $3::VARCHAR AS affair_id, $4::VARCHAR AS method, $5::VARCHAR AS job_id""",
+        [stamp.provided_at, stamp.recipient, stamp.affair_id, stamp.method, stamp.job_id],
     )
-    pq.write_table(table, path)
+    con.execute(
+        f"""COPY (
+            SELECT s.provided_at, s.recipient, s.affair_id, s.method, h.resident_code,
+                   NULL::VARCHAR AS request_id, s.job_id, q.row_id AS case_reference
+            FROM hits h JOIN q USING (ord), stamp s
+            ORDER BY h.resident_code, h.ord
+        ) TO '{_quote(path)}' (FORMAT parquet, ROW_GROUP_SIZE {SEGMENT_ROW_GROUP_ROWS})"""
+    )

@@ -55,6 +55,9 @@ log = get_logger("jukinet.provision.batch")
 LEASE = timedelta(minutes=10)
 """A running job whose lease is older than this belonged to a worker that died."""
 POLL_SECONDS = 2.0
+DUCKDB_MEMORY_SHARE = 0.4
+"""Of the machine's memory, what a job's DuckDB may hold before spilling to disk (the rest is
+the result slices, the request table and the node's other work)."""
 _CHUNK = 1 << 20
 
 Progress = Callable[[jobs.ProvisionJob], None]
@@ -310,7 +313,7 @@ class BatchProvisionService:
         partial = result.with_name(f"{result.name}.partial")
         segment = segment_path(self.files, month, job.id)
         segment.parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect() as con:
+        with duckdb.connect(config=self._duckdb_config()) as con:
             registry_relation(con, snapshot.path, delta)
             counts = match_job(
                 con,
@@ -374,6 +377,14 @@ class BatchProvisionService:
         if progress is not None:
             progress(done)
         return done
+
+    def _duckdb_config(self) -> dict[str, str | bool | int | float | list[str]]:
+        """Bounded memory: a national-size job spills to the file directory, not to swap."""
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DUCKDB_MEMORY_SHARE
+        return {
+            "memory_limit": f"{int(limit) // 2**20}MB",
+            "temp_directory": str(self._dir("spill")),
+        }
 
     # --- queries ---------------------------------------------------------------------------
 

@@ -1,0 +1,623 @@
+"""Disclosure of one's own identity record (本人確認情報の開示) at the national center or a
+prefecture: intake, decision, delivery, correction requests and their answers, the overdue
+list and the published statistics. Every step is recorded in the office's audit log, in the
+step's own transaction; a step refused by a rule is recorded as refused.
+
+What is disclosed (fixed when the disclosure is decided, kept with the request):
+
+- the person's current identity record as the office holds it, and every version of it the
+  office received (its history), following resident-code changes back to earlier codes;
+- the provision history: every provision of the record — immediate and batch alike — from the
+  national center's provision log (``ProvisionLog.entries_for``: database rows and Parquet
+  segments), for the person's codes only, within the 7-year retention.
+
+**A prefecture's answer.** A prefecture discloses its own tenant's copy of the record. The
+provision log is the national center's; a prefecture does not hold it. Where the prefectural
+center runs in one process with the national center (the embedded network of ``jukinet up``)
+both databases are reachable, and the prefecture's answer includes the person's provisions read
+from the national center's log, labelled as the national center's records. Where the national
+center is not reachable from the prefecture's process (``jukinet serve --role prefecture``), the
+answer says so and refers the person to the national center: it shows no provision history
+rather than an incomplete one. A signed prefecture-to-national request for one person's
+provisions would close that gap; it is not built.
+
+**Who the person is.** A request names the person's resident code, name and date of birth.
+A held record matches when the code (or a code it was changed to) is held, and the date of
+birth and the name or alias agree (on search keys). Otherwise the request is refused as
+``person_not_found`` — whether the code exists is not said — and nothing is shown. Queries
+are by the person's codes only, so nothing of anyone else appears.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+
+from jukinet.clock import JST, Clock, today_in_japan
+from jukinet.domain.affairs import affairs_2013
+from jukinet.domain.audit import Outcome
+from jukinet.domain.disclosure import (
+    STATISTICS_HEADER,
+    CorrectionItem,
+    CorrectionOutcome,
+    Decision,
+    DisclosedContent,
+    DisclosedProvision,
+    DisclosedVersion,
+    DisclosureForm,
+    Office,
+    RefusalReason,
+    RequestState,
+    StatisticsRow,
+    Step,
+    check_correction_allowed,
+    check_correction_answer,
+    check_fiscal_years,
+    check_form,
+    check_refusal,
+    check_step_date,
+    days_overdue,
+    due_date,
+    formal_refusals,
+    next_state,
+    person_matches,
+    statistics_rows,
+)
+from jukinet.domain.eras import fiscal_year_range
+from jukinet.domain.errors import RuleViolation
+from jukinet.domain.reference import prefecture
+from jukinet.services.audit import AuditLog
+from jukinet.services.national.gazette import issuer_on
+from jukinet.services.national.provision_log import ProvisionLog, kept_from
+from jukinet.store import disclosure as store
+from jukinet.store.db import read_transaction, write_transaction
+from jukinet.store.disclosure import Correction, StoredRequest
+from jukinet.store.identity_records import NATIONAL, PREFECTURAL, Tier
+from jukinet.store.provision_log import month_of
+from jukinet.store.tenancy import tenant
+
+__all__ = [
+    "Correction",
+    "DisclosureService",
+    "NationalProvisionLog",
+    "OverdueRequest",
+    "ProvisionHistory",
+    "StoredRequest",
+    "disclosure_service",
+    "issuer",
+    "statistics_csv",
+]
+
+NATIONAL_CENTER_JA = "全国センター"
+_CHAIN_LIMIT = 32  # resident-code changes followed at most (each is a request of the person)
+
+
+def issuer(office: Office, on: date) -> str:
+    """Who decides at the office on ``on``: the designated processor for the national center
+    (財団法人地方自治情報センター, from 2014-04-01 地方公共団体情報システム機構), the
+    governor for a prefecture."""
+    if office.national:
+        return issuer_on(on)
+    return f"{prefecture(office.code).name}知事"
+
+
+def person_codes(
+    conn: Connection, tier: Tier, resident_codes: Sequence[str], tenant_code: str | None
+) -> list[str]:
+    """These codes and every code they replaced (resident-code changes, followed back through
+    the tier's history). Codes are never reused, so all of them are the same person's."""
+    codes = list(dict.fromkeys(resident_codes))
+    pending = list(codes)
+    while pending and len(codes) <= _CHAIN_LIMIT:
+        found = store.history_of(conn, tier, pending, tenant_code)
+        pending = list(dict.fromkeys(p for _, p in found if p is not None and p not in codes))
+        codes.extend(pending)
+    return codes
+
+
+def statistics_csv(rows: Sequence[StatisticsRow]) -> str:
+    """The statistics table as CSV, header first (one line per row, LF)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(STATISTICS_HEADER)
+    writer.writerows(r.as_csv() for r in rows)
+    return out.getvalue()
+
+
+# --- the provision history ------------------------------------------------------------------
+
+
+class ProvisionHistory(Protocol):
+    """Where a disclosure reads the provisions of a person's record."""
+
+    @property
+    def held_by(self) -> str: ...
+
+    def provisions_of(self, resident_codes: Sequence[str], since: str) -> list[DisclosedProvision]:
+        """Every provision of these codes from month ``since`` (YYYY-MM) on, oldest first."""
+        ...
+
+
+class NationalProvisionLog:
+    """The national center's provision log (rows and batch segments), read per person."""
+
+    def __init__(self, engine: Engine, files: Path | None, clock: Clock) -> None:
+        self.engine = engine
+        self.log = ProvisionLog(engine, files, clock)
+
+    @property
+    def held_by(self) -> str:
+        return NATIONAL_CENTER_JA
+
+    def provisions_of(self, resident_codes: Sequence[str], since: str) -> list[DisclosedProvision]:
+        """The codes given and every earlier code the national center knows them by (a
+        prefecture may know only the codes used while the person lived there)."""
+        with read_transaction(self.engine) as conn:
+            codes = person_codes(conn, NATIONAL, resident_codes, None)
+            names = {a.affair_id: a.affair for a in affairs_2013()} | store.affair_names(conn)
+        entries = [
+            e
+            for code in codes
+            for e in self.log.entries_for(code)
+            if e.resident_code == code and month_of(e.provided_at) >= since
+        ]
+        entries.sort(key=lambda e: (e.provided_at, e.log_id or 0, e.job_id or ""))
+        return [
+            DisclosedProvision(
+                provided_on=e.provided_at.astimezone(JST).date(),
+                recipient=e.recipient,
+                affair_id=e.affair_id,
+                affair=names.get(e.affair_id, e.affair_id),
+                method=e.method,
+                case_reference=e.case_reference,
+                resident_code=e.resident_code,
+            )
+            for e in entries
+        ]
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueRequest:
+    request: StoredRequest
+    days_overdue: int
+
+
+class DisclosureService:
+    """The disclosure desk of one office, over that office's node database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        office: Office,
+        clock: Clock,
+        provisions: ProvisionHistory | None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.engine = engine
+        self.office = office
+        self.clock = clock
+        self.provisions = provisions
+        self.audit = audit or AuditLog(clock)
+        self.tier: Tier = NATIONAL if office.national else PREFECTURAL
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def intake(self, form: DisclosureForm, *, actor: str) -> StoredRequest:
+        """Record a request as received. A request with formal defects (not entitled, evidence
+        missing, no matching record) is recorded and refused at once, naming every reason."""
+        today = today_in_japan(self.clock)
+        with self._refusals_recorded(actor, "disclosure.intake", None):
+            if form.office != self.office:
+                raise RuleViolation(
+                    "office", "other_office", f"this desk is {self.office.code}, not {form.office}"
+                )
+            form = check_form(form, today)
+        with write_transaction(self.engine) as conn, self._tenant(conn):
+            code = self._find_person(conn, form)
+            reasons = formal_refusals(form) + (
+                () if code is not None else (RefusalReason.PERSON_NOT_FOUND,)
+            )
+            request_id = store.insert_request(
+                conn,
+                office=self.office.code,
+                received_on=form.received_on,
+                request_method=form.request_method.value,
+                delivery_method=form.delivery_method.value,
+                requester_kind=form.requester_kind.value,
+                requester_name=form.requester_name,
+                requester_address=form.requester_address,
+                representation=None if form.representation is None else form.representation.value,
+                subject_resident_code=form.subject_resident_code,
+                subject_name=form.subject_name,
+                subject_birth_date=form.subject_birth_date,
+                resident_code=code,
+                evidence=form.evidence,
+                state=RequestState.RECEIVED.value,
+                due_on=due_date(form.received_on),
+                recorded_at=self.clock.now(),
+            )
+            self._record(
+                conn,
+                actor,
+                "disclosure.intake",
+                request_id,
+                {
+                    "received_on": form.received_on.isoformat(),
+                    "request_method": form.request_method.value,
+                    "delivery_method": form.delivery_method.value,
+                    "requester_kind": form.requester_kind.value,
+                    "evidence": sorted(e.value for e in form.evidence),
+                    "due_on": due_date(form.received_on).isoformat(),
+                },
+            )
+            if reasons:
+                store.record_decision(
+                    conn,
+                    self.office.code,
+                    request_id,
+                    decision=Decision.REFUSE,
+                    decided_on=today,
+                    reasons=reasons,
+                )
+                self._record(
+                    conn,
+                    actor,
+                    "disclosure.decide",
+                    request_id,
+                    {
+                        "decision": Decision.REFUSE.value,
+                        "refusal_reasons": [r.value for r in reasons],
+                        "decided_on": today.isoformat(),
+                        "at_intake": True,
+                    },
+                )
+        return self.get(request_id)
+
+    def decide(
+        self,
+        request_id: int,
+        decision: Decision,
+        *,
+        actor: str,
+        reasons: Sequence[RefusalReason] = (),
+        note: str | None = None,
+        on: date | None = None,
+    ) -> StoredRequest:
+        """Disclose (the content is read and fixed now) or refuse with reasons."""
+        today = today_in_japan(self.clock)
+        content: DisclosedContent | None = None
+        with self._refusals_recorded(actor, "disclosure.decide", request_id):
+            request = self.get(request_id)
+            next_state(request.state, Step.DECIDE)
+            decided_on = check_step_date(on or today, request.received_on, today)
+            refusal = tuple(dict.fromkeys(reasons))
+            if decision is Decision.DISCLOSE:
+                if refusal or note:
+                    raise RuleViolation(
+                        "refusal_reasons", "not_a_refusal", "a disclosure gives no refusal reasons"
+                    )
+                if request.resident_code is None:
+                    raise RuleViolation(
+                        "decision",
+                        "person_not_found",
+                        "no record this office holds matches the request: refuse it",
+                    )
+                content = self.content_of(request.resident_code, today)
+            else:
+                note = check_refusal(refusal, note)
+            with write_transaction(self.engine) as conn, self._tenant(conn):
+                if not store.record_decision(
+                    conn,
+                    self.office.code,
+                    request_id,
+                    decision=decision,
+                    decided_on=decided_on,
+                    reasons=refusal,
+                    note=note,
+                    content=content,
+                ):
+                    next_state(self.get(request_id).state, Step.DECIDE)  # decided meanwhile
+                self._record(
+                    conn,
+                    actor,
+                    "disclosure.decide",
+                    request_id,
+                    {
+                        "decision": decision.value,
+                        "refusal_reasons": [r.value for r in refusal],
+                        "decided_on": decided_on.isoformat(),
+                        "late": decided_on > request.due_on,
+                        "versions": 0 if content is None else len(content.history),
+                        "provisions": None
+                        if content is None or content.provisions is None
+                        else len(content.provisions),
+                    },
+                )
+        return self.get(request_id)
+
+    def deliver(self, request_id: int, *, actor: str, on: date | None = None) -> StoredRequest:
+        """The decision notice (with the disclosure) handed over at a visit or mailed."""
+        today = today_in_japan(self.clock)
+        with self._refusals_recorded(actor, "disclosure.deliver", request_id):
+            request = self.get(request_id)
+            next_state(request.state, Step.DELIVER)
+            assert request.decided_on is not None
+            delivered_on = check_step_date(on or today, request.decided_on, today)
+            with write_transaction(self.engine) as conn, self._tenant(conn):
+                if not store.record_delivery(conn, self.office.code, request_id, delivered_on):
+                    next_state(self.get(request_id).state, Step.DELIVER)
+                self._record(
+                    conn,
+                    actor,
+                    "disclosure.deliver",
+                    request_id,
+                    {
+                        "delivery_method": request.delivery_method.value,
+                        "delivered_on": delivered_on.isoformat(),
+                    },
+                )
+        return self.get(request_id)
+
+    def request_correction(
+        self,
+        request_id: int,
+        item: CorrectionItem,
+        claimed: str,
+        *,
+        actor: str,
+        on: date | None = None,
+    ) -> Correction:
+        """The person says an item of the disclosed record is wrong; it is investigated."""
+        today = today_in_japan(self.clock)
+        with self._refusals_recorded(actor, "disclosure.correction_request", request_id):
+            request = self.get(request_id)
+            check_correction_allowed(request.state, request.decision)
+            assert request.delivered_on is not None
+            requested_on = check_step_date(on or today, request.delivered_on, today)
+            text = claimed.strip()
+            if not text:
+                raise RuleViolation("claimed", "required", "say what the item should read")
+            with write_transaction(self.engine) as conn, self._tenant(conn):
+                correction_id = store.insert_correction(
+                    conn,
+                    office=self.office.code,
+                    request_id=request_id,
+                    requested_on=requested_on,
+                    item=item.value,
+                    claimed=text,
+                    state="requested",
+                    recorded_at=self.clock.now(),
+                )
+                self._record(
+                    conn,
+                    actor,
+                    "disclosure.correction_request",
+                    request_id,
+                    {
+                        "correction": correction_id,
+                        "item": item.value,
+                        "requested_on": requested_on.isoformat(),
+                    },
+                )
+        return self.correction(request_id, correction_id)
+
+    def answer_correction(
+        self,
+        request_id: int,
+        correction_id: int,
+        outcome: CorrectionOutcome,
+        findings: str,
+        *,
+        actor: str,
+        on: date | None = None,
+    ) -> Correction:
+        """The written answer: corrected (the municipality corrected its register and the
+        correction came up the network) or not corrected, with what the investigation found."""
+        today = today_in_japan(self.clock)
+        with self._refusals_recorded(actor, "disclosure.correction_answer", request_id):
+            correction = self.correction(request_id, correction_id)
+            text = check_correction_answer(correction.state, findings)
+            answered_on = check_step_date(on or today, correction.requested_on, today)
+            with write_transaction(self.engine) as conn, self._tenant(conn):
+                if not store.record_answer(
+                    conn,
+                    self.office.code,
+                    correction_id,
+                    answered_on=answered_on,
+                    outcome=outcome,
+                    findings=text,
+                ):
+                    check_correction_answer(self.correction(request_id, correction_id).state, text)
+                self._record(
+                    conn,
+                    actor,
+                    "disclosure.correction_answer",
+                    request_id,
+                    {
+                        "correction": correction_id,
+                        "outcome": outcome.value,
+                        "answered_on": answered_on.isoformat(),
+                    },
+                )
+        return self.correction(request_id, correction_id)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, request_id: int) -> StoredRequest:
+        """A request of this office (another office's is not found)."""
+        with read_transaction(self.engine) as conn, self._tenant(conn):
+            request = store.get_request(conn, self.office.code, request_id)
+        if request is None:
+            raise RuleViolation(
+                "request_id", "not_found", f"no disclosure request {request_id} at this office"
+            )
+        return request
+
+    def correction(self, request_id: int, correction_id: int) -> Correction:
+        for c in self.get(request_id).corrections:
+            if c.id == correction_id:
+                return c
+        raise RuleViolation(
+            "correction_id",
+            "not_found",
+            f"no correction {correction_id} of disclosure request {request_id}",
+        )
+
+    def requests(self, state: RequestState | None = None) -> list[StoredRequest]:
+        with read_transaction(self.engine) as conn, self._tenant(conn):
+            return store.list_requests(conn, self.office.code, state)
+
+    def overdue(self, today: date | None = None) -> list[OverdueRequest]:
+        """Requests still waiting for a decision after their deadline, oldest deadline first."""
+        day = today or today_in_japan(self.clock)
+        with read_transaction(self.engine) as conn, self._tenant(conn):
+            waiting = store.awaiting_decision(conn, self.office.code, due_before=day)
+        return [OverdueRequest(r, days_overdue(r.state, r.due_on, day)) for r in waiting]
+
+    def statistics(self, first: int, last: int) -> list[StatisticsRow]:
+        """The published table: requests per fiscal year by request and delivery method."""
+        check_fiscal_years(first, last)
+        start, end = fiscal_year_range(first)[0], fiscal_year_range(last)[1]
+        with read_transaction(self.engine) as conn, self._tenant(conn):
+            recorded = store.recorded_requests(conn, self.office.code, start, end)
+        return statistics_rows(recorded, first, last)
+
+    def content_of(self, resident_code: str, today: date | None = None) -> DisclosedContent:
+        """What a disclosure of this person shows today: the current record, its history over
+        every code the person had, and the provisions of those codes within retention."""
+        day = today or today_in_japan(self.clock)
+        tenant_code = self.office.pref_code
+        with read_transaction(self.engine) as conn, self._tenant(conn):
+            held = store.held_record(conn, self.tier, resident_code, tenant_code)
+            if held is None:
+                raise RuleViolation(
+                    "resident_code", "person_not_found", "this office holds no such record"
+                )
+            codes, history = self._history(conn, resident_code)
+        since = kept_from(day)
+        provisions: tuple[DisclosedProvision, ...] | None
+        note: str | None
+        if self.provisions is None:
+            provisions = None
+            note = (
+                "本人確認情報の提供状況は全国センターが保有しています。"
+                "提供状況の開示は全国センターに請求してください。"
+            )
+            held_by = NATIONAL_CENTER_JA
+        else:
+            provisions = tuple(self.provisions.provisions_of(codes, since))
+            held_by = self.provisions.held_by
+            note = (
+                None
+                if self.office.national
+                else f"提供状況は{held_by}が保有する提供記録から本人に係るものを記載しています。"
+            )
+        return DisclosedContent(
+            as_of=day,
+            record=held.version,
+            history=tuple(history),
+            provisions=provisions,
+            provisions_kept_from=since,
+            provisions_held_by=held_by,
+            provisions_note=note,
+        )
+
+    # --- inside ----------------------------------------------------------------------------
+
+    def _history(
+        self, conn: Connection, resident_code: str
+    ) -> tuple[list[str], list[DisclosedVersion]]:
+        """Every code of the person (following resident-code changes back) and every version
+        received for them, ordered by change date (then as received)."""
+        codes = person_codes(conn, self.tier, [resident_code], self.office.pref_code)
+        versions = [v for v, _ in store.history_of(conn, self.tier, codes, self.office.pref_code)]
+        ordered = sorted(enumerate(versions), key=lambda iv: (iv[1].change_date, iv[0]))
+        return codes, [v for _, v in ordered]
+
+    def _find_person(self, conn: Connection, form: DisclosureForm) -> str | None:
+        """The current code of the held record the request names, or None."""
+        code = form.subject_resident_code
+        held = store.held_record(conn, self.tier, code, self.office.pref_code)
+        seen = {code}
+        while held is not None and held.superseded_by and held.superseded_by not in seen:
+            seen.add(held.superseded_by)
+            held = store.held_record(conn, self.tier, held.superseded_by, self.office.pref_code)
+        if held is None or not person_matches(
+            form.subject_name,
+            form.subject_birth_date,
+            (held.version.name, held.version.alias),
+            held.version.birth_date,
+        ):
+            return None
+        return held.version.resident_code
+
+    @contextmanager
+    def _tenant(self, conn: Connection) -> Iterator[None]:
+        with tenant(conn, pref_code=self.office.pref_code, office=self.office.code):
+            yield
+
+    def _record(
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        request_id: int | None,
+        detail: dict[str, Any],
+        *,
+        outcome: Outcome = Outcome.OK,
+    ) -> None:
+        obj = f"disclosure/{self.office.code}" + ("" if request_id is None else f"/{request_id}")
+        self.audit.record(conn, actor=actor, action=action, obj=obj, outcome=outcome, detail=detail)
+
+    @contextmanager
+    def _refusals_recorded(self, actor: str, action: str, request_id: int | None) -> Iterator[None]:
+        """A step a rule refuses changes nothing and is recorded as refused, with the rule."""
+        try:
+            yield
+        except RuleViolation as exc:
+            with write_transaction(self.engine) as conn:
+                self._record(
+                    conn,
+                    actor,
+                    action,
+                    request_id,
+                    {"field": exc.field, "rule": exc.rule},
+                    outcome=Outcome.REFUSED,
+                )
+            raise
+
+
+def disclosure_service(
+    office: Office,
+    clock: Clock,
+    *,
+    national_engine: Engine | None,
+    national_files: Path | None,
+    prefectural_engine: Engine | None,
+) -> DisclosureService:
+    """The desk of ``office`` in a process hosting these nodes (``not_hosted`` otherwise). A
+    prefecture reads provisions from the national center's log when the national node runs
+    in the same process; otherwise its answers refer the person to the national center."""
+    national = (
+        None
+        if national_engine is None
+        else NationalProvisionLog(national_engine, national_files, clock)
+    )
+    if office.national:
+        if national_engine is None:
+            raise RuleViolation("office", "not_hosted", "the national center is not hosted here")
+        return DisclosureService(national_engine, office, clock, national)
+    if prefectural_engine is None:
+        raise RuleViolation("office", "not_hosted", "the prefectural center is not hosted here")
+    return DisclosureService(prefectural_engine, office, clock, national)
