@@ -3,9 +3,6 @@ the items asked for are there, the omitted ones are not, the fonts are embedded.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,13 +34,9 @@ from jukinet.interfaces.documents.certificates import (
     render_certificate_pdf,
 )
 from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
+from tests.support.pdf import first_page_png, needs_pdf_tools, read_back
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("CI") != "true"
-    and (shutil.which("pdftotext") is None or not Path("/usr/share/fonts/opentype/noto").exists()),
-    reason="needs poppler-utils and fonts-noto-cjk (apt-get install, see .ci/run); "
-    "never skipped in CI, where .ci/run installs them",
-)
+pytestmark = needs_pdf_tools
 
 CHIYODA, KAMAKURA = "131016", "142042"
 DOMICILE = "北海道札幌市中央区北1条西2丁目"
@@ -116,33 +109,21 @@ def document(*people: RegisterEntry, options: Options = Options()) -> Certificat
     )
 
 
-def read_back(pdf: Path, tmp_path: Path) -> str:
+def read_back_inked(pdf: Path, tmp_path: Path) -> str:
     """The PDF rendered to PNG (a page with ink on it) and its text, whitespace removed."""
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
-        check=True,
-    )
-    page = next(tmp_path.glob("page*.png"))
-    assert page.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = first_page_png(pdf, tmp_path, dpi=60)
     with Image.open(page) as image:
         grey = image.convert("L")
         darkest, lightest = grey.getextrema()
         inked = sum(grey.histogram()[:128])
     assert lightest > 200 and darkest < 60  # paper and print
     assert inked > 2_000  # text and table rules, not a blank page
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    fonts = subprocess.run(
-        ["pdffonts", str(pdf)], capture_output=True, text=True, check=True
-    ).stdout.splitlines()[2:]
-    assert fonts and all(line.split()[-5] == "yes" for line in fonts)  # embedded
-    return "".join(text.split())
+    return read_back(pdf)
 
 
 def test_default_copy_prints_the_entry_and_omits_the_rest(tmp_path: Path) -> None:
     pdf = render_certificate_pdf(document(WIFE), tmp_path / "copy.pdf")
-    text = read_back(pdf, tmp_path)
+    text = read_back_inked(pdf, tmp_path)
     for expected in (
         "住民票の写し",
         "（広域交付）",
@@ -175,7 +156,7 @@ def test_default_copy_prints_the_entry_and_omits_the_rest(tmp_path: Path) -> Non
 def test_household_and_code_when_asked_for(tmp_path: Path) -> None:
     options = Options(include_household=True, include_resident_code=True)
     pdf = render_certificate_pdf(document(WIFE, HEAD, options=options), tmp_path / "copy.pdf")
-    text = read_back(pdf, tmp_path)
+    text = read_back_inked(pdf, tmp_path)
     for expected in (
         "世帯主山田太郎",
         "続柄妻",
@@ -191,7 +172,7 @@ def test_household_and_code_when_asked_for(tmp_path: Path) -> None:
 
 def test_foreign_resident_copy_prints_the_foreign_items(tmp_path: Path) -> None:
     pdf = render_certificate_pdf(document(WANG), tmp_path / "copy.pdf")
-    text = read_back(pdf, tmp_path)
+    text = read_back_inked(pdf, tmp_path)
     for expected in (
         "王明",
         "通称王明男",
@@ -247,7 +228,7 @@ def test_a_copy_issued_over_the_network_renders(network: EmbeddedNetwork, tmp_pa
     stored, _persons = certificates.issued(view.stored.id)
     assert stored.status is RequestStatus.ISSUED
     pdf = render_certificate_pdf(document_of(stored), tmp_path / "issued.pdf")
-    text = read_back(pdf, tmp_path)
+    text = read_back_inked(pdf, tmp_path)
     assert "鈴木一郎" in text and "東京都千代田区丸の内1番" in text
     assert stored.certificate_number in text
     assert DOMICILE not in text and person.resident_code not in text

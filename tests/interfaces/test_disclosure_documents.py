@@ -4,14 +4,9 @@ Japanese with era dates (pdftotext), embed their fonts (pdffonts) and rasterise 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-import pytest
 
 from jukinet.domain.disclosure import (
     Channel,
@@ -39,13 +34,9 @@ from jukinet.interfaces.documents.disclosure import (
     statistics_html,
 )
 from jukinet.store.disclosure import Correction, StoredRequest
+from tests.support.pdf import first_page_png, needs_pdf_tools, read_back
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("CI") != "true"
-    and (shutil.which("pdftotext") is None or not Path("/usr/share/fonts/opentype/noto").exists()),
-    reason="needs poppler-utils and fonts-noto-cjk (apt-get install, see .ci/run); "
-    "never skipped in CI, where .ci/run installs them",
-)
+pytestmark = needs_pdf_tools
 
 NATIONAL = Office("national")
 BORN = date(1950, 5, 5)
@@ -122,24 +113,9 @@ HEAD = Letterhead(NATIONAL, "財団法人地方自治情報センター", date(2
 
 def pdf_text(pdf: Path, tmp_path: Path) -> str:
     """The PDF's text (spaces removed), after checking fonts are embedded and page 1
-    rasterises to a PNG."""
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    fonts = subprocess.run(
-        ["pdffonts", str(pdf)], capture_output=True, text=True, check=True
-    ).stdout.splitlines()[2:]
-    assert fonts
-    for line in fonts:
-        assert line.split()[-5] == "yes", line  # the "emb" column
-    prefix = tmp_path / pdf.stem
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(prefix)], check=True
-    )
-    (page,) = tmp_path.glob(f"{pdf.stem}*.png")
-    data = page.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
-    return "".join(text.split())
+    rasterises to a PNG with something on it."""
+    assert first_page_png(pdf, tmp_path).stat().st_size > 5_000
+    return read_back(pdf)
 
 
 def test_disclosure_letter(tmp_path: Path) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -20,13 +17,9 @@ from jukinet.services.national.gazette import (
     GazetteRow,
     period_months,
 )
+from tests.support.pdf import first_page_png, needs_pdf_tools, read_back
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("CI") != "true"
-    and (shutil.which("pdftotext") is None or not Path("/usr/share/fonts/opentype/noto").exists()),
-    reason="needs poppler-utils and fonts-noto-cjk (apt-get install, see .ci/run); "
-    "never skipped in CI, where .ci/run installs them",
-)
+pytestmark = needs_pdf_tools
 
 
 def _notice() -> GazetteNotice:
@@ -57,10 +50,7 @@ def _notice() -> GazetteNotice:
 
 def test_pdf_renders_in_japanese_with_embedded_fonts(tmp_path: Path) -> None:
     pdf = render_gazette_pdf(_notice(), tmp_path / "gazette.pdf")
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    compact = "".join(text.split())
+    compact = read_back(pdf)
     for expected in (
         "提供件数合計",
         "40,001,234件",
@@ -75,18 +65,7 @@ def test_pdf_renders_in_japanese_with_embedded_fonts(tmp_path: Path) -> None:
         "𠮷田機構",
     ):
         assert expected in compact, expected
-    fonts = subprocess.run(
-        ["pdffonts", str(pdf)], capture_output=True, text=True, check=True
-    ).stdout.splitlines()[2:]
-    assert fonts
-    for line in fonts:
-        assert line.split()[-5] == "yes", line  # the "emb" column
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
-        check=True,
-    )
-    page = next(tmp_path.glob("page*.png"))
-    assert page.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first_page_png(pdf, tmp_path)
 
 
 def test_chart_is_a_png(tmp_path: Path) -> None:
