@@ -357,16 +357,22 @@ class ProvisionService:
     def _grant(
         self, reads: store.TransactionReads, recipient: str, query: ProvisionQuery
     ) -> AffairGrant:
-        who = reads.recipient(recipient)
-        if who is None:
-            raise RuleViolation("recipient", "unknown_recipient", f"{recipient} is not a recipient")
-        if who.suspended:
-            raise RuleViolation(
-                "recipient", "recipient_suspended", f"provision to {recipient} is suspended"
-            )
-        grant = reads.affair(query.affair_id)
-        if grant is None or grant.recipient != recipient:
-            raise RuleViolation(
-                "affair_id", "affair_not_listed", f"{query.affair_id} is not listed for {recipient}"
-            )
-        return grant
+        return listed_grant(reads, recipient, query.affair_id)
+
+
+def listed_grant(reads: store.TransactionReads, recipient: str, affair_id: str) -> AffairGrant:
+    """The affair as granted to ``recipient``; refused when the recipient is unknown or
+    suspended, or the affair is not listed for it (immediate and batch provision alike)."""
+    who = reads.recipient(recipient)
+    if who is None:
+        raise RuleViolation("recipient", "unknown_recipient", f"{recipient} is not a recipient")
+    if who.suspended:
+        raise RuleViolation(
+            "recipient", "recipient_suspended", f"provision to {recipient} is suspended"
+        )
+    grant = reads.affair(affair_id)
+    if grant is None or grant.recipient != recipient:
+        raise RuleViolation(
+            "affair_id", "affair_not_listed", f"{affair_id} is not listed for {recipient}"
+        )
+    return grant

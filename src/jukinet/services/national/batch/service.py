@@ -45,6 +45,7 @@ from jukinet.services.national.batch.request_file import (
     check_request_file,
     read_request_file,
 )
+from jukinet.services.national.provision import listed_grant
 from jukinet.services.national.provision_log import record_segment, segment_path
 from jukinet.store import provision as store
 from jukinet.store import provision_jobs as jobs
@@ -211,18 +212,7 @@ class BatchProvisionService:
             )
 
     def _grant(self, conn: Connection, recipient: str, affair_id: str) -> AffairGrant:
-        who = store.get_recipient(conn, recipient)
-        if who is None:
-            raise RuleViolation("recipient", "unknown_recipient", f"{recipient} is not a recipient")
-        if who.suspended:
-            raise RuleViolation(
-                "recipient", "recipient_suspended", f"provision to {recipient} is suspended"
-            )
-        grant = store.get_affair(conn, affair_id)
-        if grant is None or grant.recipient != recipient:
-            raise RuleViolation(
-                "affair_id", "affair_not_listed", f"{affair_id} is not listed for {recipient}"
-            )
+        grant = listed_grant(store.TransactionReads(conn), recipient, affair_id)
         today = self.clock.now().astimezone(JST).date()
         grant.check(recipient, today, grant.allowed_fields)
         return grant
