@@ -89,6 +89,15 @@ def _browser_page_request(request: Request) -> bool:
     return request.method == "GET" and accept.startswith("text/html")
 
 
+RULE_STATUS = {
+    "not_found": 404,
+    "not_hosted": 404,
+    "unknown_municipality": 404,
+    "illegal_transition": 409,
+}
+"""The HTTP status of a rule a route lets through (any other rule: 422 Rule violated)."""
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthRefused)
     async def _refused(request: Request, exc: AuthRefused) -> Response:
@@ -98,7 +107,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RuleViolation)
     async def _rule(request: Request, exc: RuleViolation) -> JSONResponse:
-        status = 404 if exc.rule in {"not_found", "not_hosted", "unknown_municipality"} else 422
+        status = RULE_STATUS.get(exc.rule, 422)
         return problem_response(
             status,
             "Rule violated",

@@ -19,7 +19,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from jukinet.clock import today_in_japan
@@ -42,7 +42,7 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.domain.operators import Action
 from jukinet.interfaces.api.auth_deps import require_permission
 from jukinet.interfaces.api.deps import AppServices, ServicesDep
-from jukinet.interfaces.api.problems import problem_response, problem_responses
+from jukinet.interfaces.api.problems import problem_responses
 from jukinet.services.disclosure import (
     Correction,
     DisclosureService,
@@ -277,24 +277,6 @@ def _actor(operator: Operator) -> str:
     return f"operator:{operator.login}"
 
 
-def _refused(request: Request, exc: RuleViolation) -> JSONResponse:
-    if exc.rule in {"not_found", "not_hosted"}:
-        status = 404
-    elif exc.rule == "illegal_transition":
-        status = 409
-    else:
-        status = 422
-    return problem_response(
-        status,
-        "Rule violated",
-        request=request,
-        kind=exc.rule,
-        detail=exc.message,
-        field=exc.field,
-        rule=exc.rule,
-    )
-
-
 # --- routes ---------------------------------------------------------------------------------
 
 
@@ -309,25 +291,22 @@ def intake(
 ) -> Any:
     """Record a request as received. One with formal defects (requester not entitled,
     evidence missing, no record matching the person) is recorded and refused at once."""
-    try:
-        desk = _desk(services, office)
-        form = DisclosureForm(
-            office=desk.office,
-            received_on=body.received_on,
-            request_method=body.request_method,
-            delivery_method=body.delivery_method,
-            requester_kind=body.requester_kind,
-            requester_name=body.requester_name,
-            subject_resident_code=body.resident_code,
-            subject_name=body.name,
-            subject_birth_date=body.birth_date,
-            evidence=frozenset(body.evidence),
-            requester_address=body.requester_address,
-            representation=body.representation,
-        )
-        stored = desk.intake(form, actor=_actor(operator))
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    desk = _desk(services, office)
+    form = DisclosureForm(
+        office=desk.office,
+        received_on=body.received_on,
+        request_method=body.request_method,
+        delivery_method=body.delivery_method,
+        requester_kind=body.requester_kind,
+        requester_name=body.requester_name,
+        subject_resident_code=body.resident_code,
+        subject_name=body.name,
+        subject_birth_date=body.birth_date,
+        evidence=frozenset(body.evidence),
+        requester_address=body.requester_address,
+        representation=body.representation,
+    )
+    stored = desk.intake(form, actor=_actor(operator))
     return _full(stored, today_in_japan(services.clock))
 
 
@@ -337,17 +316,13 @@ def intake(
     responses=problem_responses(401, 403, 404, 422),
 )
 def list_requests(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     _operator: Officer,
     state: RequestState | None = None,
 ) -> Any:
     """The office's requests, oldest first."""
-    try:
-        found = _desk(services, office).requests(state)
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    found = _desk(services, office).requests(state)
     today = today_in_japan(services.clock)
     return [RequestSummaryOut(**_summary(r, today)) for r in found]
 
@@ -358,17 +333,13 @@ def list_requests(
     responses=problem_responses(401, 403, 404, 422),
 )
 def show_request(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
     _operator: Officer,
 ) -> Any:
     """A request with its decision, the disclosed content and its corrections."""
-    try:
-        stored = _desk(services, office).get(request_id)
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    stored = _desk(services, office).get(request_id)
     return _full(stored, today_in_japan(services.clock))
 
 
@@ -378,7 +349,6 @@ def show_request(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def decide(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
@@ -386,17 +356,14 @@ def decide(
     operator: Officer,
 ) -> Any:
     """Disclose (the record, its history and its provisions are fixed now) or refuse."""
-    try:
-        stored = _desk(services, office).decide(
-            request_id,
-            body.decision,
-            actor=_actor(operator),
-            reasons=body.refusal_reasons,
-            note=body.note,
-            on=body.decided_on,
-        )
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    stored = _desk(services, office).decide(
+        request_id,
+        body.decision,
+        actor=_actor(operator),
+        reasons=body.refusal_reasons,
+        note=body.note,
+        on=body.decided_on,
+    )
     return _full(stored, today_in_japan(services.clock))
 
 
@@ -406,7 +373,6 @@ def decide(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def deliver(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
@@ -414,12 +380,9 @@ def deliver(
     operator: Officer,
 ) -> Any:
     """The decision notice handed over at a visit or mailed (the request's delivery method)."""
-    try:
-        stored = _desk(services, office).deliver(
-            request_id, actor=_actor(operator), on=body.delivered_on
-        )
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    stored = _desk(services, office).deliver(
+        request_id, actor=_actor(operator), on=body.delivered_on
+    )
     return _full(stored, today_in_japan(services.clock))
 
 
@@ -429,7 +392,6 @@ def deliver(
     responses={**PDF, **problem_responses(401, 403, 404, 409, 422)},
 )
 def decision_letter(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
@@ -442,17 +404,14 @@ def decision_letter(
         pdf_bytes,
     )
 
-    try:
-        desk = _desk(services, office)
-        stored = desk.get(request_id)
-        if stored.decided_on is None:
-            raise RuleViolation(
-                "state", "illegal_transition", f"request {request_id} is not decided yet"
-            )
-        head = Letterhead(desk.office, issuer(desk.office, stored.decided_on), stored.decided_on)
-        html = decision_letter_html(stored, head)
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    desk = _desk(services, office)
+    stored = desk.get(request_id)
+    if stored.decided_on is None:
+        raise RuleViolation(
+            "state", "illegal_transition", f"request {request_id} is not decided yet"
+        )
+    head = Letterhead(desk.office, issuer(desk.office, stored.decided_on), stored.decided_on)
+    html = decision_letter_html(stored, head)
     return Response(
         pdf_bytes(html),
         media_type="application/pdf",
@@ -467,7 +426,6 @@ def decision_letter(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def request_correction(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
@@ -475,12 +433,9 @@ def request_correction(
     operator: Officer,
 ) -> Any:
     """A correction requested after the disclosure was delivered; it is investigated."""
-    try:
-        correction = _desk(services, office).request_correction(
-            request_id, body.item, body.claimed, actor=_actor(operator), on=body.requested_on
-        )
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    correction = _desk(services, office).request_correction(
+        request_id, body.item, body.claimed, actor=_actor(operator), on=body.requested_on
+    )
     return CorrectionOut.of(correction)
 
 
@@ -490,7 +445,6 @@ def request_correction(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def answer_correction(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
@@ -499,17 +453,14 @@ def answer_correction(
     operator: Officer,
 ) -> Any:
     """The written answer to a correction request, with the findings."""
-    try:
-        correction = _desk(services, office).answer_correction(
-            request_id,
-            correction_id,
-            body.outcome,
-            body.findings,
-            actor=_actor(operator),
-            on=body.answered_on,
-        )
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    correction = _desk(services, office).answer_correction(
+        request_id,
+        correction_id,
+        body.outcome,
+        body.findings,
+        actor=_actor(operator),
+        on=body.answered_on,
+    )
     return CorrectionOut.of(correction)
 
 
@@ -519,7 +470,6 @@ def answer_correction(
     responses={**PDF, **problem_responses(401, 403, 404, 409, 422)},
 )
 def correction_letter(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     request_id: RequestId,
@@ -533,20 +483,17 @@ def correction_letter(
         pdf_bytes,
     )
 
-    try:
-        desk = _desk(services, office)
-        stored = desk.get(request_id)
-        correction = desk.correction(request_id, correction_id)
-        if correction.answered_on is None:
-            raise RuleViolation(
-                "state", "illegal_transition", f"correction {correction_id} is not answered yet"
-            )
-        day = correction.answered_on
-        html = correction_answer_html(
-            stored, correction, Letterhead(desk.office, issuer(desk.office, day), day)
+    desk = _desk(services, office)
+    stored = desk.get(request_id)
+    correction = desk.correction(request_id, correction_id)
+    if correction.answered_on is None:
+        raise RuleViolation(
+            "state", "illegal_transition", f"correction {correction_id} is not answered yet"
         )
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    day = correction.answered_on
+    html = correction_answer_html(
+        stored, correction, Letterhead(desk.office, issuer(desk.office, day), day)
+    )
     return Response(pdf_bytes(html), media_type="application/pdf")
 
 
@@ -556,18 +503,14 @@ def correction_letter(
     responses=problem_responses(401, 403, 404, 422),
 )
 def overdue(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     _operator: Reporter,
     on: Annotated[date | None, Query(description="the day to judge by (default today)")] = None,
 ) -> Any:
     """Requests still undecided after their 14-day deadline, oldest deadline first."""
-    try:
-        day = on or today_in_japan(services.clock)
-        found = _desk(services, office).overdue(day)
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    day = on or today_in_japan(services.clock)
+    found = _desk(services, office).overdue(day)
     return [RequestSummaryOut(**_summary(o.request, day)) for o in found]
 
 
@@ -577,7 +520,6 @@ def overdue(
     responses=problem_responses(401, 403, 404, 422),
 )
 def statistics(
-    request: Request,
     services: ServicesDep,
     office: OfficePath,
     _operator: Reporter,
@@ -585,10 +527,7 @@ def statistics(
     to_year: Annotated[int, Query(alias="to", ge=2002, le=2100)],
 ) -> Any:
     """Requests per fiscal year (April–March) by request and delivery method, with totals."""
-    try:
-        rows = _desk(services, office).statistics(from_year, to_year)
-    except RuleViolation as exc:
-        return _refused(request, exc)
+    rows = _desk(services, office).statistics(from_year, to_year)
     return [
         StatisticsRowOut(
             fiscal_year=r.fiscal_year,
