@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import jukinet.store.tables
+from jukinet.store.migrations.tenant_policies import drop_tenant_isolation, isolate_tenants
 
 revision = "0013"
 down_revision = "0012"
@@ -92,22 +93,11 @@ def upgrade() -> None:
         ["office", "request_id"],
         unique=False,
     )
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    office = "NULLIF(current_setting('app.office', true), '')"
-    for table in TENANT_TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY tenant_isolation ON {table} "
-            f"USING (office = {office}) WITH CHECK (office = {office})"
-        )
+    isolate_tenants(TENANT_TABLES, "office", "app.office")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TENANT_TABLES:
-            op.execute(f"DROP POLICY tenant_isolation ON {table}")
+    drop_tenant_isolation(TENANT_TABLES)
     op.drop_index(
         "ix_disclosure_corrections_office_request_id", table_name="disclosure_corrections"
     )

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import jukinet.store.tables
+from jukinet.store.migrations.tenant_policies import drop_tenant_isolation, isolate_tenants
 
 revision = "0014"
 down_revision = "0013"
@@ -171,22 +172,11 @@ def upgrade() -> None:
         "card_move_requests",
         ["lg_code", "card_number"],
     )
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    lg_code = "NULLIF(current_setting('app.lg_code', true), '')"
-    for table in TENANT_TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY tenant_isolation ON {table} "
-            f"USING (lg_code = {lg_code}) WITH CHECK (lg_code = {lg_code})"
-        )
+    isolate_tenants(TENANT_TABLES, "lg_code", "app.lg_code")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TENANT_TABLES:
-            op.execute(f"DROP POLICY tenant_isolation ON {table}")
+    drop_tenant_isolation(TENANT_TABLES)
     op.drop_index("ix_card_move_requests_lg_code_card_number", table_name="card_move_requests")
     op.drop_index("ix_card_move_requests_lg_code_state", table_name="card_move_requests")
     op.drop_table("card_move_requests")

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import jukinet.store.tables
+from jukinet.store.migrations.tenant_policies import drop_tenant_isolation, isolate_tenants
 
 revision = "0015"
 down_revision = "0014"
@@ -161,23 +162,12 @@ def upgrade() -> None:
         ["resident_code", "change_reason", "change_date"],
         unique=True,
     )
-    if _sqlite():
-        return
-    lg_code = "NULLIF(current_setting('app.lg_code', true), '')"
-    for table in TENANT_TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY tenant_isolation ON {table} "
-            f"USING (lg_code = {lg_code}) WITH CHECK (lg_code = {lg_code})"
-        )
+    isolate_tenants(TENANT_TABLES, "lg_code", "app.lg_code")
 
 
 def downgrade() -> None:
     """Entries still without a code must be given one (or removed) before downgrading."""
-    if not _sqlite():
-        for table in TENANT_TABLES:
-            op.execute(f"DROP POLICY tenant_isolation ON {table}")
+    drop_tenant_isolation(TENANT_TABLES)
     op.drop_index("uq_revocation_notices_change", table_name="revocation_notices")
     op.drop_table("revocation_notices")
     op.drop_table("certificate_fees")
