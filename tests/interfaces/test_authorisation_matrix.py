@@ -179,6 +179,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/disclosures/{office}/requests/{request_id}/decision"): Rule(
         DISCLOSURE_OFFICERS, NATIONAL, status=404, request={"json": {"decision": "disclose"}}
     ),
+    ("POST", "/disclosures/{office}/requests/{request_id}/provision-question"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404
+    ),
     ("POST", "/disclosures/{office}/requests/{request_id}/delivery"): Rule(
         DISCLOSURE_OFFICERS, NATIONAL, status=404, request={"json": {}}
     ),

@@ -236,12 +236,20 @@ def test_auditors_see_deadlines_and_counts_but_no_request(client: TestClient, wo
     problem(client.get("/disclosures/national/overdue"), 403, "forbidden")
 
 
-def test_a_prefectures_desk(client: TestClient, world: World) -> None:
+def test_a_prefectures_desk(client: TestClient, world: World, network: EmbeddedNetwork) -> None:
     log_in(client, TOKYO, Role.DISCLOSURE_OFFICER)
     created = client.post("/disclosures/13/requests", json=body(world.suzuki))
     assert created.status_code == 201, created.text
     number = created.json()["id"]
     assert created.json()["office"] == "13"
+    assert created.json()["provisions_question"].startswith("waiting for the national center")
+    early = client.post(
+        f"/disclosures/13/requests/{number}/decision", json={"decision": "disclose"}
+    )
+    problem(early, 409, "provisions_pending")
+    network.drain()  # the question reaches the national center; its answer comes back
+    shown = client.get(f"/disclosures/13/requests/{number}").json()
+    assert shown["provisions_question"].startswith("answered by the national center")
     decided = client.post(
         f"/disclosures/13/requests/{number}/decision", json={"decision": "disclose"}
     )
@@ -249,7 +257,10 @@ def test_a_prefectures_desk(client: TestClient, world: World) -> None:
     assert content["record"]["address"] == "東京都千代田区1番"  # Tokyo's own copy
     assert content["provisions_held_by"] == "全国センター"
     assert {p["case_reference"] for p in content["provisions"]} == {"NK-2011-1", "NK-2013-9", "p1"}
+    assert content["provisions_as_of"] == "2014-03-31"
     assert client.get(f"/disclosures/13/requests/{number}/letter").content[:5] == b"%PDF-"
+    again = client.post(f"/disclosures/13/requests/{number}/provision-question")
+    problem(again, 409, "not_awaiting_decision")
     problem(client.get("/disclosures/national/requests"), 403, "other_organisation")
     problem(client.get("/disclosures/27/requests"), 403, "other_organisation")
     log_in(client, OSAKA, Role.DISCLOSURE_OFFICER)

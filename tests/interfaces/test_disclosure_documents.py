@@ -147,19 +147,22 @@ def test_disclosure_letter(tmp_path: Path) -> None:
         assert expected in text, expected
 
 
-def test_prefecture_letter_without_the_provision_log_says_where_to_ask(tmp_path: Path) -> None:
+def test_prefecture_letter_shows_the_national_centers_answer_and_its_date(
+    tmp_path: Path,
+) -> None:
     tokyo = Office("13")
-    held_elsewhere = replace(
+    answered = replace(
         content(),
-        provisions=None,
-        provisions_note="本人確認情報の提供状況は全国センターが保有しています。"
-        "提供状況の開示は全国センターに請求してください。",
+        provisions_note="提供状況は全国センターが保有する提供記録から本人に係るものを記載しています。",
+        provisions_as_of=date(2014, 3, 21),
     )
-    stored = request(office="13", content=held_elsewhere, delivery_method=Channel.VISIT)
+    stored = request(office="13", content=answered, delivery_method=Channel.VISIT)
     head = Letterhead(tokyo, "東京都知事", date(2014, 3, 31))
     text = pdf_text(render_pdf(decision_letter_html(stored, head), tmp_path / "t.pdf"), tmp_path)
     assert "東京都知事" in text
-    assert "提供状況の開示は全国センターに請求してください" in text
+    assert "平成26年3月21日現在の記録により記載しています" in text
+    assert "全国センターが保有する提供記録から本人に係るものを記載しています" in text
+    assert "NK-2011-1" in text and "提供件数2件" in text
     assert "来所による交付" in text
     assert "東京都本人確認情報開示担当" in text
 

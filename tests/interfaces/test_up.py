@@ -16,6 +16,9 @@ from pathlib import Path
 
 import httpx
 
+from jukinet.clock import SystemClock, today_in_japan
+from tests.nodes.procs import wait_until
+
 RESIDENTS = 300
 
 
@@ -115,6 +118,35 @@ def test_up_seeds_serves_and_resumes(tmp_path: Path) -> None:
             assert other.status_code == 403 and other.json()["rule"] == "other_organisation"
         with logged_in(base, printed_card(home, "auditor-national")) as auditor:
             assert auditor.get("/network/status").status_code == 200
+        # Tokyo's disclosure desk asks the national center over the network, and discloses
+        with logged_in(base, printed_card(home, "disclosure-13")) as officer:
+            person = found[0]
+            asked = officer.post(
+                "/disclosures/13/requests",
+                json={
+                    "received_on": today_in_japan(SystemClock()).isoformat(),
+                    "request_method": "visit",
+                    "delivery_method": "visit",
+                    "requester_kind": "person",
+                    "requester_name": person["name"],
+                    "resident_code": code,
+                    "name": person["name"],
+                    "birth_date": person["birth_date"],
+                    "evidence": ["drivers_licence"],
+                },
+            )
+            assert asked.status_code == 201, asked.text
+            assert asked.json()["refusal_reasons"] == []
+            url = f"/disclosures/13/requests/{asked.json()['id']}"
+
+            def answered() -> bool:
+                question = officer.get(url).json()["provisions_question"]
+                return str(question).startswith("answered by the national center")
+
+            wait_until(answered, "the national center's answer at Tokyo's desk")
+            decided = officer.post(f"{url}/decision", json={"decision": "disclose"})
+            assert decided.status_code == 200, decided.text
+            assert decided.json()["content"]["provisions"] == []  # never provided
         assert httpx.get(f"{base}/login").status_code == 200
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "jukinet"
         assert "jukinet_http_requests_total" in httpx.get(f"{base}/metrics").text

@@ -182,7 +182,7 @@ def configure_network(home: Path, lg_codes: list[str]) -> dict[str, NodeProcess]
     ports = {"national": free_port(), "prefecture": free_port(), "municipality": free_port()}
     url = {role: f"https://127.0.0.1:{port}" for role, port in ports.items()}
     peers = {
-        "national": {"municipality/*": url["municipality"]},
+        "national": {"prefecture": url["prefecture"], "municipality/*": url["municipality"]},
         "prefecture": {"national": url["national"]},
         "municipality": {
             "national": url["national"],

@@ -12,7 +12,7 @@ import signal
 import ssl
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,20 +23,24 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from jukinet.clock import Clock, FixedClock, SystemClock, today_in_japan
+from jukinet.domain.disclosure import Decision, Office
 from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.register import Event, ItemChange, NewEntry, RegisterEntry, Removal
 from jukinet.interfaces.cli.app import app
 from jukinet.net.envelope import Envelope, new_message_id, seal
 from jukinet.net.http import HttpTransport, peer_url
-from jukinet.net.messages import MessageType
+from jukinet.net.messages import PREFECTURE_NODE, MessageType
 from jukinet.net.outbox import Outbox
 from jukinet.net.pki import NetworkPKI, NodeCredentials
 from jukinet.net.tls import client_ssl_context
 from jukinet.net.transport import AckStatus, TransportError
 from jukinet.nodes.config import ConfigError, NodeConfig, load_config, parse_config
 from jukinet.nodes.serve import FakeClockRefusedError, refuse_fake_clock
+from jukinet.services.disclosure import DisclosureService
 from jukinet.services.municipal.network import MunicipalLink
 from jukinet.services.municipal.register import MunicipalRegister
+from jukinet.services.prefectural.provision_history import NationalCenterProvisions
+from jukinet.store import provision_log
 from jukinet.store import register as register_store
 from jukinet.store.db import make_engine, read_transaction, sqlite_url, write_transaction
 from jukinet.store.identity_records import NATIONAL, get_current
@@ -52,6 +56,8 @@ from tests.nodes.procs import (
     toml_config,
     wait_until,
 )
+from tests.support.disclosure import form, store_prefectural
+from tests.support.provision import national_record
 
 CHIYODA, SHIBUYA = "131016", "131130"
 MUNI = [f"municipality/{CHIYODA}", f"municipality/{SHIBUYA}"]
@@ -369,6 +375,59 @@ def test_a_crashed_prefecture_loses_nothing_and_applies_nothing_twice(network: N
         assert outcomes <= {"applied", "duplicate"}
     finally:
         for engine in (municipal_db, national_db, prefecture_db):
+            engine.dispose()
+
+
+def test_a_prefectures_disclosure_shows_the_national_centers_provisions(
+    network: Network,
+) -> None:
+    """The gap of the production layout closed: the prefecture's process cannot read the
+    national center's log, so its desk asks over the network and discloses the answer."""
+    clock: Clock = SystemClock()
+    national_db = make_engine(sqlite_url(network.database("national")))
+    prefecture_db = make_engine(sqlite_url(network.database("prefecture")))
+    try:
+        person = national_record(901, "開示　請子", birth_date=date(1980, 2, 3))
+        store_prefectural(prefecture_db, "13", person, clock)
+        with write_transaction(national_db) as conn:
+            provision_log.append_log(
+                conn,
+                provided_at=clock.now() - timedelta(days=3),
+                recipient="日本年金機構",
+                affair_id="NENKIN-1",
+                method="immediate",
+                resident_code=person.resident_code,
+                case_reference="MP-1",
+            )
+        # the desk acts in this process, on the prefecture's database; the serving
+        # prefecture process delivers its question and applies the answer
+        national_center = NationalCenterProvisions(
+            {PREFECTURE_NODE: network.credentials(PREFECTURE_NODE)}, Outbox(), clock
+        )
+        desk = DisclosureService(prefecture_db, Office("13"), clock, national_center)
+        today = today_in_japan(clock)
+        intake = form(person.resident_code, "開示　請子", subject_birth_date=date(1980, 2, 3))
+        request = desk.intake(replace(intake, office=Office("13"), received_on=today), actor="t")
+
+        def answered() -> bool:
+            asked = desk.get(request.id).provisions_asked
+            return asked is not None and asked.answer is not None
+
+        wait_until(
+            answered,
+            "the national center's answer at the prefecture",
+            on_timeout=lambda: (
+                f"{desk.question_state(desk.get(request.id))}\n"
+                + network.prefecture.tail()
+                + network.national.tail()
+            ),
+        )
+        content = desk.decide(request.id, Decision.DISCLOSE, actor="t").content
+        assert content is not None and content.provisions is not None
+        assert [p.case_reference for p in content.provisions] == ["MP-1"]
+        assert content.provisions_as_of == today
+    finally:
+        for engine in (national_db, prefecture_db):
             engine.dispose()
 
 

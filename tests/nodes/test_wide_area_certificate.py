@@ -337,7 +337,7 @@ def test_unreachable_home_stays_pending_then_recovers(
     network.drain()
     view = counter(network).view(number)
     assert view.status is RequestStatus.PENDING
-    assert view.delivery is not None and not view.delivery.delivered
+    assert view.delivery is not None and view.delivery.delivered_at is None
     assert view.delivery.attempts >= 1
     assert f"{HOME_NODE} is unreachable" in str(view.delivery.last_error)
     assert view.state.startswith(f"pending: {HOME_NODE} not reached after")

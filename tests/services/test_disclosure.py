@@ -41,6 +41,7 @@ from tests.support.disclosure import (
     build_national,
     clock,
     form,
+    prefecture_desk,
     store_prefectural,
 )
 from tests.support.provision import national_record
@@ -396,7 +397,7 @@ def test_a_refusal_cannot_be_corrected(desk: DisclosureService, world: World) ->
 
 
 def test_statistics_equal_the_recorded_requests(
-    desk: DisclosureService, world: World, engine: Engine, files: Path
+    desk: DisclosureService, world: World, engine: Engine, files: Path, tmp_path: Path
 ) -> None:
     visit, mail = Channel.VISIT, Channel.MAIL
     address = {"requester_address": "東京都千代田区1番"}
@@ -423,7 +424,7 @@ def test_statistics_equal_the_recorded_requests(
             actor=ACTOR,
         )
     desk.intake(form(world.suzuki, evidence=frozenset()), actor=ACTOR)  # refused: counted
-    prefecture = DisclosureService(engine, Office("13"), clock(), None)
+    prefecture = prefecture_desk(engine, tmp_path)  # another office in the same database
     store_prefectural(
         engine, "13", national_record(12, SUZUKI, birth_date=date(1950, 5, 5)), clock()
     )
@@ -453,50 +454,3 @@ def test_statistics_equal_the_recorded_requests(
     with pytest.raises(RuleViolation) as early:
         desk.statistics(2001, 2013)
     assert early.value.rule == "before_juki_net"
-
-
-# --- a prefecture's desk ---------------------------------------------------------------------
-
-
-def test_a_prefecture_discloses_its_copy_with_the_national_centers_provisions(
-    engine: Engine, files: Path, world: World
-) -> None:
-    c = clock()
-    tokyo_record = national_record(
-        12, SUZUKI, birth_date=date(1950, 5, 5), address="東京都千代田区永田町一丁目7番1号"
-    )
-    store_prefectural(engine, "13", tokyo_record, c)
-    tokyo = DisclosureService(engine, Office("13"), c, NationalProvisionLog(engine, files, c))
-    osaka = DisclosureService(engine, Office("27"), c, NationalProvisionLog(engine, files, c))
-    request = tokyo.intake(replace(form(world.suzuki), office=Office("13")), actor=ACTOR)
-    decided = tokyo.decide(request.id, Decision.DISCLOSE, actor=ACTOR)
-    content = decided.content
-    assert content is not None and content.provisions is not None
-    assert [v.resident_code for v in content.history] == [world.suzuki]  # Tokyo's copy
-    assert {p.case_reference for p in content.provisions} == {"NK-2011-1", "NK-2013-9", "p1"}
-    assert content.provisions_held_by == "全国センター"
-    assert content.provisions_note is not None and "全国センター" in content.provisions_note
-    # Osaka sees neither the request nor the person
-    with pytest.raises(RuleViolation) as hidden:
-        osaka.get(request.id)
-    assert hidden.value.rule == "not_found"
-    at_osaka = osaka.intake(replace(form(world.suzuki), office=Office("27")), actor=ACTOR)
-    assert at_osaka.refusal_reasons == (RefusalReason.PERSON_NOT_FOUND,)
-    assert [r.id for r in osaka.requests()] == [at_osaka.id]
-    # the national desk does not see the prefecture's requests either
-    national = DisclosureService(engine, Office("national"), c, None)
-    assert national.requests() == []
-
-
-def test_a_prefecture_without_the_national_log_refers_the_person_to_it(
-    engine: Engine, world: World
-) -> None:
-    c = clock()
-    store_prefectural(engine, "13", national_record(12, SUZUKI, birth_date=date(1950, 5, 5)), c)
-    tokyo = DisclosureService(engine, Office("13"), c, None)
-    request = tokyo.intake(replace(form(world.suzuki), office=Office("13")), actor=ACTOR)
-    content = tokyo.decide(request.id, Decision.DISCLOSE, actor=ACTOR).content
-    assert content is not None
-    assert content.provisions is None
-    assert content.provisions_note is not None
-    assert "全国センターに請求" in content.provisions_note

@@ -5,7 +5,7 @@ prefecture's copy, and request forms."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -20,6 +20,11 @@ from jukinet.domain.disclosure import (
 )
 from jukinet.domain.identity import ChangeReason, IdentityRecord
 from jukinet.domain.provision import ProvisionMethod
+from jukinet.net.messages import PREFECTURE_NODE, Role
+from jukinet.net.pki import NetworkPKI
+from jukinet.net.transport import InProcessTransport
+from jukinet.nodes.roles import build_prefectural, national_center_of
+from jukinet.services.disclosure import DisclosureService
 from jukinet.services.national.batch.service import BatchProvisionService
 from jukinet.services.national.provision import ProvisionService
 from jukinet.store import provision_log
@@ -149,6 +154,16 @@ def store_prefectural(engine: Engine, pref_code: str, record: IdentityRecord, cl
             source_seq=1,
             at=clock.now(),
         )
+
+
+def prefecture_desk(engine: Engine, tmp_path: Path, pref_code: str = "13") -> DisclosureService:
+    """A prefecture's desk on ``engine`` with the prefectural node's real credentials; its
+    questions to the national center wait in the outbox (no peer is connected)."""
+    c = clock()
+    pki = NetworkPKI.init(tmp_path / "pki", NOW - timedelta(days=1))
+    creds = pki.issue_node(PREFECTURE_NODE, Role.PREFECTURE.value, now=NOW)
+    node = build_prefectural(engine, creds, pki.trust_store(), c, InProcessTransport())
+    return DisclosureService(engine, Office(pref_code), c, national_center_of(node))
 
 
 def form(code: str, name: str = SUZUKI, **kw: object) -> DisclosureForm:

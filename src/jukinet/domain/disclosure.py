@@ -715,8 +715,10 @@ class DisclosedContent:
     """What a disclosure shows, fixed when it is decided: the current record, its history
     (oldest first), and the provisions of the record within retention (oldest first).
 
-    ``provisions`` is None where this office cannot reach the provision log (a prefecture
-    without the national center's log); ``provisions_note`` then says where to ask."""
+    ``provisions_as_of`` is the day the provision log was read: a prefecture's provisions are
+    the national center's answer to the question it asked when the request arrived.
+    ``provisions`` is None only in contents decided before prefectures could ask (they were
+    referred to the national center; ``provisions_note`` says so)."""
 
     as_of: date
     record: DisclosedVersion
@@ -725,6 +727,7 @@ class DisclosedContent:
     provisions_kept_from: str  # YYYY-MM: retention's first month
     provisions_held_by: str  # who holds the provision log (全国センター)
     provisions_note: str | None = None
+    provisions_as_of: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -737,6 +740,9 @@ class DisclosedContent:
             "provisions_kept_from": self.provisions_kept_from,
             "provisions_held_by": self.provisions_held_by,
             "provisions_note": self.provisions_note,
+            "provisions_as_of": None
+            if self.provisions_as_of is None
+            else self.provisions_as_of.isoformat(),
         }
 
     @classmethod
@@ -752,4 +758,7 @@ class DisclosedContent:
             provisions_kept_from=d["provisions_kept_from"],
             provisions_held_by=d["provisions_held_by"],
             provisions_note=d.get("provisions_note"),
+            provisions_as_of=None
+            if d.get("provisions_as_of") is None
+            else date.fromisoformat(d["provisions_as_of"]),
         )

@@ -25,6 +25,8 @@ class MessageType(StrEnum):
     POLICY_UPDATE = "policy_update"  # the newest signed crypto policy
     CERTIFICATE_ITEMS_REQUEST = "certificate_items_request"  # wide-area certificate: ask home
     CERTIFICATE_ITEMS = "certificate_items"  # wide-area certificate: the home's answer
+    PROVISION_HISTORY_REQUEST = "provision_history_request"  # disclosure: a prefecture asks
+    PROVISION_HISTORY = "provision_history"  # disclosure: the national center's answer
 
 
 UNSEQUENCED = frozenset({MessageType.HEARTBEAT})
@@ -69,6 +71,8 @@ ALLOWED: frozenset[tuple[MessageType, Role, Role]] = frozenset(
         (MessageType.POLICY_UPDATE, Role.NATIONAL, Role.MUNICIPALITY),
         (MessageType.CERTIFICATE_ITEMS_REQUEST, Role.MUNICIPALITY, Role.MUNICIPALITY),
         (MessageType.CERTIFICATE_ITEMS, Role.MUNICIPALITY, Role.MUNICIPALITY),
+        (MessageType.PROVISION_HISTORY_REQUEST, Role.PREFECTURE, Role.NATIONAL),
+        (MessageType.PROVISION_HISTORY, Role.NATIONAL, Role.PREFECTURE),
     }
 )
 """(type, sender role, receiver role) triples the network accepts; anything else is refused."""

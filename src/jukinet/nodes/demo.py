@@ -128,6 +128,10 @@ def setup_demo_operators(
     national = service.add_organisation("national", NATIONAL_NAME, cutoff)
     wanted.append((national, "auditor-national", "全国センター 監査担当", Role.AUDITOR))
     wanted.append((national, "admin-national", "全国センター 管理者", Role.ADMINISTRATOR))
+    officer = Role.DISCLOSURE_OFFICER  # residents' disclosure requests, at both kinds of desk
+    wanted.append((national, "disclosure-national", "全国センター 開示担当", officer))
+    tokyo = service.add_organisation("prefecture/13", reference.prefecture("13").name, cutoff)
+    wanted.append((tokyo, "disclosure-13", "東京都 開示担当", officer))
     logins: list[DemoLogin] = []
     for n, (org, login, display_name, role) in enumerate(wanted, start=1):
         card_number = f"DEMO-{n:04d}"

@@ -36,8 +36,13 @@ from jukinet.services.national.monitoring import on_heartbeat
 from jukinet.services.national.pki import DocumentDistribution
 from jukinet.services.national.pools import PoolService
 from jukinet.services.national.provision import ProvisionService
+from jukinet.services.national.provision_history import (
+    NationalProvisionLog,
+    ProvisionHistoryAnswers,
+)
 from jukinet.services.national.provision_log import ProvisionLog
 from jukinet.services.prefectural.identity import PrefecturalIdentityService
+from jukinet.services.prefectural.provision_history import NationalCenterProvisions
 from jukinet.store.db import write_transaction
 
 
@@ -91,11 +96,15 @@ def build_national(
     node.upkeep.append(provision_log.upkeep)  # partitions ahead, purge, seals, old files
     node.loops.append(provision_log.loop)  # closed months compacted
     pools = PoolService(creds, node.outbox)
+    history = ProvisionHistoryAnswers(
+        NationalProvisionLog(engine, files, clock), creds, node.outbox, node.audit
+    )
     node.handlers.update(
         {
             MessageType.IDENTITY_UPDATE: national_identity.on_identity_update,
             MessageType.POOL_REQUEST: pools.on_pool_request,
             MessageType.HEARTBEAT: on_heartbeat,
+            MessageType.PROVISION_HISTORY_REQUEST: history.on_provision_history_request,
         }
     )
     return node
@@ -107,8 +116,15 @@ def build_prefectural(
     node = Node("prefecture", engine, clock, {PREFECTURE_NODE: creds}, transport, {}, trust)
     service = PrefecturalIdentityService(creds, node.outbox)
     node.handlers[MessageType.IDENTITY_UPDATE] = service.on_identity_update
+    node.handlers[MessageType.PROVISION_HISTORY] = national_center_of(node).on_provision_history
     _receive_documents(node)
     return node
+
+
+def national_center_of(prefecture: Node) -> NationalCenterProvisions:
+    """The prefectural center's way to the national center's provision log (its disclosure
+    desks ask through it): the node's own outbox and live credentials."""
+    return NationalCenterProvisions(prefecture.credentials, prefecture.outbox, prefecture.clock)
 
 
 @dataclass

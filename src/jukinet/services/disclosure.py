@@ -12,14 +12,12 @@ What is disclosed (fixed when the disclosure is decided, kept with the request):
   segments), for the person's codes only, within the 7-year retention.
 
 **A prefecture's answer.** A prefecture discloses its own tenant's copy of the record. The
-provision log is the national center's; a prefecture does not hold it. Where the prefectural
-center runs in one process with the national center (the embedded network of ``jukinet up``)
-both databases are reachable, and the prefecture's answer includes the person's provisions read
-from the national center's log, labelled as the national center's records. Where the national
-center is not reachable from the prefecture's process (``jukinet serve --role prefecture``), the
-answer says so and refers the person to the national center: it shows no provision history
-rather than an incomplete one. A signed prefecture-to-national request for one person's
-provisions would close that gap; it is not built.
+provision log is the national center's: a prefecture's desk asks the national center for the
+person's provisions when it receives the request (a signed message, in the intake's
+transaction: ``services.prefectural.provision_history``) and discloses the answer, labelled as
+the national center's records and dated as of the day the national center read its log. A
+decision to disclose before the answer has arrived is refused as ``provisions_pending``, saying
+where the question stands. The national center's own desk reads its log when it decides.
 
 **Who the person is.** A request names the person's resident code, name and date of birth.
 A held record matches when the code (or a code it was changed to) is held, and the date of
@@ -41,8 +39,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from jukinet.clock import JST, Clock, today_in_japan
-from jukinet.domain.affairs import affairs_2013
+from jukinet.clock import Clock, today_in_japan
 from jukinet.domain.audit import Outcome
 from jukinet.domain.disclosure import (
     STATISTICS_HEADER,
@@ -76,17 +73,20 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.domain.reference import prefecture
 from jukinet.services.audit import AuditLog
 from jukinet.services.national.gazette import issuer_on
-from jukinet.services.national.provision_log import ProvisionLog, kept_from
+from jukinet.services.national.provision_history import NationalProvisionLog
+from jukinet.services.national.provision_log import kept_from
+from jukinet.services.prefectural.provision_history import NationalCenterProvisions, waiting
 from jukinet.store import disclosure as store
 from jukinet.store.db import read_transaction, write_transaction
 from jukinet.store.disclosure import Correction, StoredRequest
 from jukinet.store.identity_records import NATIONAL, PREFECTURAL, Tier
-from jukinet.store.provision_log import month_of
+from jukinet.store.spine import delivery_of
 from jukinet.store.tenancy import tenant
 
 __all__ = [
     "Correction",
     "DisclosureService",
+    "NationalCenterProvisions",
     "NationalProvisionLog",
     "OverdueRequest",
     "ProvisionHistory",
@@ -96,9 +96,6 @@ __all__ = [
     "statistics_csv",
 ]
 
-NATIONAL_CENTER_JA = "全国センター"
-_CHAIN_LIMIT = 32  # resident-code changes followed at most (each is a request of the person)
-
 
 def issuer(office: Office, on: date) -> str:
     """Who decides at the office on ``on``: the designated processor for the national center
@@ -107,20 +104,6 @@ def issuer(office: Office, on: date) -> str:
     if office.national:
         return issuer_on(on)
     return f"{prefecture(office.code).name}知事"
-
-
-def person_codes(
-    conn: Connection, tier: Tier, resident_codes: Sequence[str], tenant_code: str | None
-) -> list[str]:
-    """These codes and every code they replaced (resident-code changes, followed back through
-    the tier's history). Codes are never reused, so all of them are the same person's."""
-    codes = list(dict.fromkeys(resident_codes))
-    pending = list(codes)
-    while pending and len(codes) <= _CHAIN_LIMIT:
-        found = store.history_of(conn, tier, pending, tenant_code)
-        pending = list(dict.fromkeys(p for _, p in found if p is not None and p not in codes))
-        codes.extend(pending)
-    return codes
 
 
 def statistics_csv(rows: Sequence[StatisticsRow]) -> str:
@@ -136,52 +119,22 @@ def statistics_csv(rows: Sequence[StatisticsRow]) -> str:
 
 
 class ProvisionHistory(Protocol):
-    """Where a disclosure reads the provisions of a person's record."""
+    """Where a desk gets the provisions of a person's record: asked when a request is
+    received (in its transaction), read when the disclosure is decided."""
 
     @property
     def held_by(self) -> str: ...
 
-    def provisions_of(self, resident_codes: Sequence[str], since: str) -> list[DisclosedProvision]:
-        """Every provision of these codes from month ``since`` (YYYY-MM) on, oldest first."""
+    def ask(
+        self, conn: Connection, office: Office, request_id: int, resident_codes: Sequence[str]
+    ) -> None: ...
+
+    def read(
+        self, conn: Connection, request: StoredRequest, resident_codes: Sequence[str], since: str
+    ) -> tuple[tuple[DisclosedProvision, ...], date]:
+        """Every provision of the person from month ``since`` on (oldest first), and the day
+        the log was read."""
         ...
-
-
-class NationalProvisionLog:
-    """The national center's provision log (rows and batch segments), read per person."""
-
-    def __init__(self, engine: Engine, files: Path | None, clock: Clock) -> None:
-        self.engine = engine
-        self.log = ProvisionLog(engine, files, clock)
-
-    @property
-    def held_by(self) -> str:
-        return NATIONAL_CENTER_JA
-
-    def provisions_of(self, resident_codes: Sequence[str], since: str) -> list[DisclosedProvision]:
-        """The codes given and every earlier code the national center knows them by (a
-        prefecture may know only the codes used while the person lived there)."""
-        with read_transaction(self.engine) as conn:
-            codes = person_codes(conn, NATIONAL, resident_codes, None)
-            names = {a.affair_id: a.affair for a in affairs_2013()} | store.affair_names(conn)
-        entries = [
-            e
-            for code in codes
-            for e in self.log.entries_for(code)
-            if e.resident_code == code and month_of(e.provided_at) >= since
-        ]
-        entries.sort(key=lambda e: (e.provided_at, e.log_id or 0, e.job_id or ""))
-        return [
-            DisclosedProvision(
-                provided_on=e.provided_at.astimezone(JST).date(),
-                recipient=e.recipient,
-                affair_id=e.affair_id,
-                affair=names.get(e.affair_id, e.affair_id),
-                method=e.method,
-                case_reference=e.case_reference,
-                resident_code=e.resident_code,
-            )
-            for e in entries
-        ]
 
 
 # --- the service ----------------------------------------------------------------------------
@@ -201,7 +154,7 @@ class DisclosureService:
         engine: Engine,
         office: Office,
         clock: Clock,
-        provisions: ProvisionHistory | None,
+        provisions: ProvisionHistory,
         audit: AuditLog | None = None,
     ) -> None:
         self.engine = engine
@@ -261,7 +214,11 @@ class DisclosureService:
                     "due_on": due_date(form.received_on).isoformat(),
                 },
             )
-            if reasons:
+            if not reasons:
+                assert code is not None
+                codes = store.person_codes(conn, self.tier, [code], self.office.pref_code)
+                self.provisions.ask(conn, self.office, request_id, codes)
+            else:
                 store.record_decision(
                     conn,
                     self.office.code,
@@ -281,6 +238,33 @@ class DisclosureService:
                         "decided_on": today.isoformat(),
                         "at_intake": True,
                     },
+                )
+        return self.get(request_id)
+
+    def ask_provisions(self, request_id: int, *, actor: str) -> StoredRequest:
+        """Ask the national center again for a received request's provisions (a question
+        quarantined there, or a request received before prefectures asked); the earlier
+        question's answer, should it still come, is then ignored."""
+        with self._refusals_recorded(actor, "disclosure.ask_provisions", request_id):
+            request = self.get(request_id)
+            if request.state is not RequestState.RECEIVED or request.resident_code is None:
+                raise RuleViolation(
+                    "request_id",
+                    "not_awaiting_decision",
+                    f"request {request_id} is {request.state.value}"
+                    + ("" if request.resident_code else " and names no record held here"),
+                )
+            if self.office.national:
+                raise RuleViolation(
+                    "office", "holds_the_log", "the national center reads its own log"
+                )
+            with write_transaction(self.engine) as conn, self._tenant(conn):
+                codes = store.person_codes(
+                    conn, self.tier, [request.resident_code], self.office.pref_code
+                )
+                self.provisions.ask(conn, self.office, request_id, codes)
+                self._record(
+                    conn, actor, "disclosure.ask_provisions", request_id, {"codes": len(codes)}
                 )
         return self.get(request_id)
 
@@ -307,13 +291,7 @@ class DisclosureService:
                     raise RuleViolation(
                         "refusal_reasons", "not_a_refusal", "a disclosure gives no refusal reasons"
                     )
-                if request.resident_code is None:
-                    raise RuleViolation(
-                        "decision",
-                        "person_not_found",
-                        "no record this office holds matches the request: refuse it",
-                    )
-                content = self.content_of(request.resident_code, today)
+                content = self.content_of(request, today)
             else:
                 note = check_refusal(refusal, note)
             with write_transaction(self.engine) as conn, self._tenant(conn):
@@ -474,6 +452,22 @@ class DisclosureService:
             f"no correction {correction_id} of disclosure request {request_id}",
         )
 
+    def question_state(self, request: StoredRequest) -> str | None:
+        """Where a prefecture's question to the national center stands, in one sentence
+        (None at the national center, or where nothing was asked)."""
+        asked = request.provisions_asked
+        if asked is None:
+            return None
+        if asked.answer is not None:
+            return (
+                f"answered by the national center on {asked.answer.as_of.isoformat()}: "
+                f"{len(asked.answer.provisions)} provision(s)"
+            )
+        with read_transaction(self.engine) as conn:
+            return "waiting for the national center: " + waiting(
+                delivery_of(conn, asked.message_id)
+            )
+
     def requests(self, state: RequestState | None = None) -> list[StoredRequest]:
         with read_transaction(self.engine) as conn, self._tenant(conn):
             return store.list_requests(conn, self.office.code, state)
@@ -493,36 +487,27 @@ class DisclosureService:
             recorded = store.recorded_requests(conn, self.office.code, start, end)
         return statistics_rows(recorded, first, last)
 
-    def content_of(self, resident_code: str, today: date | None = None) -> DisclosedContent:
-        """What a disclosure of this person shows today: the current record, its history over
-        every code the person had, and the provisions of those codes within retention."""
+    def content_of(self, request: StoredRequest, today: date | None = None) -> DisclosedContent:
+        """What disclosing this request's person shows today: the current record, its history
+        over every code the person had, and the provisions of those codes within retention
+        (read now at the national center; the national center's answer at a prefecture)."""
         day = today or today_in_japan(self.clock)
-        tenant_code = self.office.pref_code
+        if request.resident_code is None:
+            raise RuleViolation(
+                "decision",
+                "person_not_found",
+                "no record this office holds matches the request: refuse it",
+            )
+        since = kept_from(day)
         with read_transaction(self.engine) as conn, self._tenant(conn):
-            held = store.held_record(conn, self.tier, resident_code, tenant_code)
+            held = store.held_record(conn, self.tier, request.resident_code, self.office.pref_code)
             if held is None:
                 raise RuleViolation(
                     "resident_code", "person_not_found", "this office holds no such record"
                 )
-            codes, history = self._history(conn, resident_code)
-        since = kept_from(day)
-        provisions: tuple[DisclosedProvision, ...] | None
-        note: str | None
-        if self.provisions is None:
-            provisions = None
-            note = (
-                "本人確認情報の提供状況は全国センターが保有しています。"
-                "提供状況の開示は全国センターに請求してください。"
-            )
-            held_by = NATIONAL_CENTER_JA
-        else:
-            provisions = tuple(self.provisions.provisions_of(codes, since))
-            held_by = self.provisions.held_by
-            note = (
-                None
-                if self.office.national
-                else f"提供状況は{held_by}が保有する提供記録から本人に係るものを記載しています。"
-            )
+            codes, history = self._history(conn, request.resident_code)
+            provisions, read_on = self.provisions.read(conn, request, codes, since)
+        held_by = self.provisions.held_by
         return DisclosedContent(
             as_of=day,
             record=held.version,
@@ -530,7 +515,10 @@ class DisclosureService:
             provisions=provisions,
             provisions_kept_from=since,
             provisions_held_by=held_by,
-            provisions_note=note,
+            provisions_note=None
+            if self.office.national
+            else f"提供状況は{held_by}が保有する提供記録から本人に係るものを記載しています。",
+            provisions_as_of=read_on,
         )
 
     # --- inside ----------------------------------------------------------------------------
@@ -540,7 +528,7 @@ class DisclosureService:
     ) -> tuple[list[str], list[DisclosedVersion]]:
         """Every code of the person (following resident-code changes back) and every version
         received for them, ordered by change date (then as received)."""
-        codes = person_codes(conn, self.tier, [resident_code], self.office.pref_code)
+        codes = store.person_codes(conn, self.tier, [resident_code], self.office.pref_code)
         versions = [v for v, _ in store.history_of(conn, self.tier, codes, self.office.pref_code)]
         ordered = sorted(enumerate(versions), key=lambda iv: (iv[1].change_date, iv[0]))
         return codes, [v for _, v in ordered]
@@ -605,19 +593,16 @@ def disclosure_service(
     national_engine: Engine | None,
     national_files: Path | None,
     prefectural_engine: Engine | None,
+    national_center: NationalCenterProvisions | None,
 ) -> DisclosureService:
-    """The desk of ``office`` in a process hosting these nodes (``not_hosted`` otherwise). A
-    prefecture reads provisions from the national center's log when the national node runs
-    in the same process; otherwise its answers refer the person to the national center."""
-    national = (
-        None
-        if national_engine is None
-        else NationalProvisionLog(national_engine, national_files, clock)
-    )
+    """The desk of ``office`` in a process hosting its node (``not_hosted`` otherwise): the
+    national center's reads its own log; a prefecture's asks the national center through
+    ``national_center`` (its node's outbox and credentials)."""
     if office.national:
         if national_engine is None:
             raise RuleViolation("office", "not_hosted", "the national center is not hosted here")
-        return DisclosureService(national_engine, office, clock, national)
-    if prefectural_engine is None:
+        log = NationalProvisionLog(national_engine, national_files, clock)
+        return DisclosureService(national_engine, office, clock, log)
+    if prefectural_engine is None or national_center is None:
         raise RuleViolation("office", "not_hosted", "the prefectural center is not hosted here")
-    return DisclosureService(prefectural_engine, office, clock, national)
+    return DisclosureService(prefectural_engine, office, clock, national_center)

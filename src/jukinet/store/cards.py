@@ -41,7 +41,7 @@ from jukinet.domain.cards import (
     ResidentCard,
     VoidReason,
 )
-from jukinet.store.tables import BigId, UTCDateTime, metadata, outbox
+from jukinet.store.tables import BigId, UTCDateTime, metadata
 
 resident_cards = Table(
     "resident_cards",
@@ -659,32 +659,3 @@ def finish_move_request(
         )
     )
     return result.rowcount == 1
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """Where a request's outbox message stands (the delivery worker retries it until the
-    receiver acknowledges)."""
-
-    delivered_at: datetime | None
-    outcome: str | None  # applied | duplicate | rejected (quarantined by the receiver)
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-
-
-def delivery_of(conn: Connection, message_id: str) -> Delivery | None:
-    row = conn.execute(
-        select(
-            outbox.c.delivered_at,
-            outbox.c.outcome,
-            outbox.c.attempts,
-            outbox.c.next_attempt_at,
-            outbox.c.last_error,
-        ).where(outbox.c.message_id == message_id)
-    ).first()
-    if row is None:
-        return None
-    return Delivery(
-        row.delivered_at, row.outcome, row.attempts, row.next_attempt_at, row.last_error
-    )

@@ -39,7 +39,7 @@ from jukinet.domain.certificates import (
     person_body,
 )
 from jukinet.store.spine import insert_ignoring_conflict
-from jukinet.store.tables import BigId, UTCDateTime, metadata, outbox
+from jukinet.store.tables import BigId, UTCDateTime, metadata
 
 wide_area_certificates = Table(
     "wide_area_certificates",
@@ -95,17 +95,6 @@ certificate_fees = Table(
     Column("set_at", UTCDateTime(), nullable=False),
 )
 """The fee a municipality charges for a wide-area copy (set by its ordinance)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """How the request message is doing on its way to the home municipality."""
-
-    delivered: bool
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None
-    outcome: str | None  # applied | duplicate | rejected, once delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,27 +274,6 @@ def mark_refused(
 
 def mark_cancelled(conn: Connection, number: int, at: datetime) -> bool:
     return _resolve(conn, number, {"status": RequestStatus.CANCELLED.value, "resolved_at": at})
-
-
-def delivery_of(conn: Connection, message_id: str) -> Delivery | None:
-    row = conn.execute(
-        select(
-            outbox.c.delivered_at,
-            outbox.c.attempts,
-            outbox.c.last_error,
-            outbox.c.next_attempt_at,
-            outbox.c.outcome,
-        ).where(outbox.c.message_id == message_id)
-    ).first()
-    if row is None:
-        return None
-    return Delivery(
-        row.delivered_at is not None,
-        int(row.attempts),
-        row.last_error,
-        row.next_attempt_at,
-        row.outcome,
-    )
 
 
 # --- the home municipality's answers --------------------------------------------------------

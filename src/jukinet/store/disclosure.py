@@ -16,6 +16,7 @@ the letter shows what was decided whatever changes later.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -52,9 +53,12 @@ from jukinet.domain.disclosure import (
     parse_evidence,
     parse_refusal_reasons,
 )
+from jukinet.domain.provision_history import HistoryAnswer, parse_answer
 from jukinet.store.identity_records import Tier
 from jukinet.store.provision import recipient_affairs
 from jukinet.store.tables import BigId, UTCDateTime, metadata
+
+CHAIN_LIMIT = 32  # resident-code changes followed at most (each is a request of the person)
 
 disclosure_requests = Table(
     "disclosure_requests",
@@ -82,8 +86,13 @@ disclosure_requests = Table(
     Column("content", Text),  # DisclosedContent as JSON
     Column("delivered_on", Date),
     Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("provisions_reference", String(36)),  # a prefecture's question to the national center
+    Column("provisions_message_id", String(36)),  # its outbox message
+    Column("provisions_answer", Text),  # the national center's answer (HistoryAnswer) as JSON
+    Column("provisions_answered_at", UTCDateTime()),
     Index("ix_disclosure_requests_office_state", "office", "state", "due_on"),
     Index("ix_disclosure_requests_office_received_on", "office", "received_on"),
+    Index("ix_disclosure_requests_provisions_reference", "provisions_reference", unique=True),
 )
 """One row per request received at an office, refused ones included."""
 
@@ -120,6 +129,16 @@ class Correction:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisionsAsked:
+    """A prefecture's question to the national center for one request, and its answer."""
+
+    reference: str
+    message_id: str
+    answer: HistoryAnswer | None
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRequest:
     id: int
     office: str
@@ -145,6 +164,7 @@ class StoredRequest:
     delivered_on: date | None
     recorded_at: datetime
     corrections: tuple[Correction, ...] = ()
+    provisions_asked: ProvisionsAsked | None = None
 
 
 def _request(row: Row[Any], corrections: tuple[Correction, ...] = ()) -> StoredRequest:
@@ -176,6 +196,16 @@ def _request(row: Row[Any], corrections: tuple[Correction, ...] = ()) -> StoredR
         delivered_on=m["delivered_on"],
         recorded_at=m["recorded_at"],
         corrections=corrections,
+        provisions_asked=None
+        if m["provisions_reference"] is None
+        else ProvisionsAsked(
+            m["provisions_reference"],
+            m["provisions_message_id"],
+            None
+            if m["provisions_answer"] is None
+            else parse_answer(json.loads(m["provisions_answer"])),
+            m["provisions_answered_at"],
+        ),
     )
 
 
@@ -273,6 +303,45 @@ def record_delivery(conn: Connection, office: str, request_id: int, delivered_on
         update(t)
         .where(t.c.office == office, t.c.id == request_id, t.c.state == RequestState.DECIDED.value)
         .values(state=RequestState.DELIVERED.value, delivered_on=delivered_on)
+    )
+    return result.rowcount == 1
+
+
+def record_provisions_asked(
+    conn: Connection, office: str, request_id: int, reference: str, message_id: str
+) -> None:
+    t = disclosure_requests
+    conn.execute(
+        update(t)
+        .where(t.c.office == office, t.c.id == request_id)
+        .values(provisions_reference=reference, provisions_message_id=message_id)
+    )
+
+
+def asked_with(conn: Connection, office: str, reference: str) -> StoredRequest | None:
+    """The office's request whose question to the national center has this reference."""
+    t = disclosure_requests
+    query = select(t).where(t.c.office == office, t.c.provisions_reference == reference)
+    row = conn.execute(query).first()
+    return None if row is None else _request(row)
+
+
+def record_provisions_answer(
+    conn: Connection, office: str, reference: str, answer: HistoryAnswer, at: datetime
+) -> bool:
+    """Keep the first answer to the question; False when one was kept already."""
+    t = disclosure_requests
+    result = conn.execute(
+        update(t)
+        .where(
+            t.c.office == office,
+            t.c.provisions_reference == reference,
+            t.c.provisions_answer.is_(None),
+        )
+        .values(
+            provisions_answer=json.dumps(answer.to_body(), ensure_ascii=False),
+            provisions_answered_at=at,
+        )
     )
     return result.rowcount == 1
 
@@ -387,6 +456,21 @@ def history_of(
     return [
         (_version(r._mapping), r._mapping["previous_resident_code"]) for r in conn.execute(query)
     ]
+
+
+def person_codes(
+    conn: Connection, tier: Tier, resident_codes: Sequence[str], tenant: str | None
+) -> list[str]:
+    """These codes and every code they replaced (resident-code changes, followed back through
+    the tier's history, at most ``CHAIN_LIMIT`` steps). Codes are never reused, so all of them
+    are the same person's."""
+    codes = list(dict.fromkeys(resident_codes))
+    pending = list(codes)
+    while pending and len(codes) <= CHAIN_LIMIT:
+        found = history_of(conn, tier, pending, tenant)
+        pending = list(dict.fromkeys(p for _, p in found if p is not None and p not in codes))
+        codes.extend(pending)
+    return codes
 
 
 def affair_names(conn: Connection) -> dict[str, str]:

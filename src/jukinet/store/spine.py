@@ -161,6 +161,35 @@ def mark_attempt_failed(conn: Connection, row_id: int, error: str, retry_at: dat
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where one outbox message stands: the delivery worker retries it until the receiver
+    acknowledges; a pending request shows this to whoever waits for the answer."""
+
+    delivered_at: datetime | None
+    outcome: str | None  # applied | duplicate | rejected (quarantined by the receiver)
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+def delivery_of(conn: Connection, message_id: str) -> Delivery | None:
+    row = conn.execute(
+        select(
+            outbox.c.delivered_at,
+            outbox.c.outcome,
+            outbox.c.attempts,
+            outbox.c.next_attempt_at,
+            outbox.c.last_error,
+        ).where(outbox.c.message_id == message_id)
+    ).first()
+    if row is None:
+        return None
+    return Delivery(
+        row.delivered_at, row.outcome, row.attempts, row.next_attempt_at, row.last_error
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Backlog:
     sender: str
     pending: int

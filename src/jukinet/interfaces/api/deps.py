@@ -16,10 +16,12 @@ from jukinet.net.messages import NATIONAL_NODE, PREFECTURE_NODE
 from jukinet.net.pki import TrustStore
 from jukinet.net.receiver import Receiver
 from jukinet.nodes.node import Node
+from jukinet.nodes.roles import national_center_of
 from jukinet.services.municipal.card_move import CardMoveService
 from jukinet.services.municipal.cards import ResidentCardService
 from jukinet.services.municipal.certificates import WideAreaCertificates
 from jukinet.services.municipal.register import MunicipalRegister
+from jukinet.services.prefectural.provision_history import NationalCenterProvisions
 
 T = TypeVar("T")
 
@@ -39,6 +41,7 @@ class AppServices:
     national_trust: TrustStore | None = None  # verifies recipients' signed requests
     national_files: Path | None = None  # the national center's files (batch jobs, log segments)
     prefectural_engine: Engine | None = None  # the consolidated prefectural center's database
+    national_center: NationalCenterProvisions | None = None  # where prefectures ask for provisions
 
     def register(self, lg_code: str) -> MunicipalRegister:
         try:
@@ -91,6 +94,7 @@ def services_of(
             services.national_files = node.files
         if PREFECTURE_NODE in node.node_ids:
             services.prefectural_engine = node.engine
+            services.national_center = national_center_of(node)
     return services
 
 

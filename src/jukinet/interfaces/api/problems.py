@@ -94,6 +94,9 @@ RULE_STATUS = {
     "not_hosted": 404,
     "unknown_municipality": 404,
     "illegal_transition": 409,
+    "provisions_pending": 409,  # a prefecture's decision waits for the national center
+    "provisions_not_asked": 409,
+    "not_awaiting_decision": 409,
 }
 """The HTTP status of a rule a route lets through (any other rule: 422 Rule violated)."""
 

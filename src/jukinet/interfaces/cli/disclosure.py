@@ -44,6 +44,7 @@ from jukinet.interfaces.cli.common import (
     parse_date,
     require_date,
 )
+from jukinet.nodes.roles import national_center_of
 from jukinet.services.disclosure import (
     DisclosureService,
     StoredRequest,
@@ -81,6 +82,7 @@ def _desk(office: str) -> Iterator[DisclosureService]:
             national_engine=net.national.engine,
             national_files=net.national.files,
             prefectural_engine=net.prefecture.engine,
+            national_center=national_center_of(net.prefecture),
         )
 
 
@@ -188,6 +190,18 @@ def decide(
         console.print(f"disclosed: {len(stored.content.history)} versions, {shown}")
 
 
+@app.command("ask-provisions")
+def ask_provisions(
+    request_id: RequestId,
+    office: Annotated[str, typer.Option("--office", help="the prefecture's 2-digit code")],
+) -> None:
+    """Ask the national center again for the person's provisions (a prefecture's request
+    still awaiting its decision); the earlier question's answer is then ignored."""
+    with _desk(office) as desk:
+        stored = desk.ask_provisions(request_id, actor=ACTOR)
+    console.print(escape(_line(stored)))
+
+
 @app.command("deliver")
 def deliver(request_id: RequestId, day: DateOpt = None, office: Office = "national") -> None:
     """Record the decision notice as handed over (visit) or mailed."""
@@ -205,12 +219,15 @@ def show(
     """A request, its decision, the disclosed content and its corrections."""
     with _desk(office) as desk:
         stored = desk.get(request_id)
+        question = desk.question_state(stored)
     if as_json:
-        typer.echo(json.dumps(_as_json(stored), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(_as_json(stored, question), ensure_ascii=False, indent=2))
         return
     console.print(escape(_line(stored)))
     who = f"{stored.requester_kind.label_ja} {stored.requester_name}"
     console.print(escape(f"requester: {who}; evidence: {', '.join(sorted(stored.evidence))}"))
+    if question is not None:
+        console.print(escape(f"provision history: {question}"))
     content = stored.content
     if content is not None:
         r = content.record
@@ -238,7 +255,7 @@ def show(
         console.print(escape(f"correction {c.id}: {c.item.value} '{c.claimed}' {c.state}{answer}"))
 
 
-def _as_json(r: StoredRequest) -> dict[str, object]:
+def _as_json(r: StoredRequest, question: str | None) -> dict[str, object]:
     return {
         "id": r.id,
         "office": r.office,
@@ -256,6 +273,7 @@ def _as_json(r: StoredRequest) -> dict[str, object]:
         "decided_on": None if r.decided_on is None else r.decided_on.isoformat(),
         "delivered_on": None if r.delivered_on is None else r.delivered_on.isoformat(),
         "content": None if r.content is None else r.content.to_dict(),
+        "provisions_question": question,
         "corrections": [
             {"id": c.id, "item": c.item.value, "state": c.state.value, "outcome": c.outcome}
             for c in r.corrections

@@ -14,6 +14,7 @@ from rich.markup import escape
 from jukinet.clock import today_in_japan
 from jukinet.domain.disclosure import parse_office
 from jukinet.interfaces.cli.common import clock, console_err, network, parse_date
+from jukinet.nodes.roles import national_center_of
 from jukinet.services.disclosure import disclosure_service, issuer, statistics_csv
 from jukinet.services.national.gazette import gazette_csv, gazette_notice
 
@@ -96,6 +97,7 @@ def disclosures(
             national_engine=net.national.engine,
             national_files=net.national.files,
             prefectural_engine=net.prefecture.engine,
+            national_center=national_center_of(net.prefecture),
         )
         rows = desk.statistics(first, last)
     if fmt is Format.CSV:

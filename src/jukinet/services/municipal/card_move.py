@@ -68,6 +68,7 @@ from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.store import cards as store
 from jukinet.store import register as register_store
 from jukinet.store.db import read_transaction, write_transaction
+from jukinet.store.spine import Delivery, delivery_of
 from jukinet.store.tenancy import tenant
 
 log = get_logger("jukinet.municipal.card_move")
@@ -80,7 +81,7 @@ class CardMoveStatus:
     """A card-based move-in as the new municipality's clerk sees it."""
 
     request: store.CardMoveRequest
-    delivery: store.Delivery | None
+    delivery: Delivery | None
     explanation: str
 
 
@@ -629,7 +630,7 @@ class CardMoveService:
                 raise RuleViolation(
                     "request_id", "not_found", f"no card-based move-in {request_id} here"
                 )
-            delivery = store.delivery_of(conn, request.message_id) if request.message_id else None
+            delivery = delivery_of(conn, request.message_id) if request.message_id else None
         return CardMoveStatus(request, delivery, explain(request, delivery))
 
     def requests(
@@ -638,13 +639,11 @@ class CardMoveService:
         """Card-based move-ins here, newest first."""
         with read_transaction(self.engine) as conn, tenant(conn, lg_code=self.lg_code):
             found = store.move_requests(conn, self.lg_code, state, limit)
-            deliveries = [
-                store.delivery_of(conn, r.message_id) if r.message_id else None for r in found
-            ]
+            deliveries = [delivery_of(conn, r.message_id) if r.message_id else None for r in found]
         return [CardMoveStatus(r, d, explain(r, d)) for r, d in zip(found, deliveries, strict=True)]
 
 
-def explain(request: store.CardMoveRequest, delivery: store.Delivery | None) -> str:
+def explain(request: store.CardMoveRequest, delivery: Delivery | None) -> str:
     """One sentence a clerk can read out: where the move-in stands and what happens next."""
     former = request.former_lg_code
     if request.state is CardMoveState.COMPLETED:

@@ -50,6 +50,7 @@ from jukinet.services.municipal.register import MunicipalRegister
 from jukinet.store import certificates as store
 from jukinet.store import register as register_store
 from jukinet.store.db import read_transaction, write_transaction
+from jukinet.store.spine import Delivery, delivery_of
 from jukinet.store.tenancy import tenant
 
 MAX_FEE_YEN = 10_000
@@ -60,7 +61,7 @@ class RequestView:
     """A request as the counter sees it, with how its message is doing while pending."""
 
     stored: store.StoredRequest
-    delivery: store.Delivery | None
+    delivery: Delivery | None
     home_node: str
 
     @property
@@ -81,9 +82,9 @@ class RequestView:
 
     def _pending_state(self) -> str:
         delivery = self.delivery
-        if delivery is None or (not delivery.delivered and delivery.attempts == 0):
+        if delivery is None or (delivery.delivered_at is None and delivery.attempts == 0):
             return f"queued for {self.home_node}"
-        if not delivery.delivered:
+        if delivery.delivered_at is None:
             retry = delivery.next_attempt_at
             return (
                 f"{self.home_node} not reached after {delivery.attempts} attempt(s) "
@@ -316,7 +317,7 @@ class WideAreaCertificates:
     def _view_of(self, conn: Connection, stored: store.StoredRequest) -> RequestView:
         delivery = None
         if stored.status is RequestStatus.PENDING:
-            delivery = store.delivery_of(conn, stored.request_message_id)
+            delivery = delivery_of(conn, stored.request_message_id)
         return RequestView(stored, delivery, municipal_node(stored.request.home_lg_code))
 
     def _audit(

@@ -101,7 +101,7 @@ class WideAreaRequestOut(BaseModel):
         if view.delivery is not None:
             d = view.delivery
             delivery = DeliveryOut(
-                delivered=d.delivered,
+                delivered=d.delivered_at is not None,
                 attempts=d.attempts,
                 last_error=d.last_error,
                 next_attempt_at=d.next_attempt_at,

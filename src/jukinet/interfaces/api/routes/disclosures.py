@@ -179,6 +179,7 @@ class ContentOut(BaseModel):
     provisions_kept_from: str
     provisions_held_by: str
     provisions_note: str | None
+    provisions_as_of: date | None = Field(description="the day the provision log was read")
 
     @classmethod
     def of(cls, content: DisclosedContent) -> ContentOut:
@@ -213,6 +214,10 @@ class RequestOut(RequestSummaryOut):
     refusal_note: str | None
     content: ContentOut | None
     corrections: list[CorrectionOut]
+    provisions_question: str | None = Field(
+        description="a prefecture's question to the national center for the person's "
+        "provisions: answered, or where it stands while the decision waits for it"
+    )
 
 
 class StatisticsRowOut(BaseModel):
@@ -243,8 +248,10 @@ def _summary(r: StoredRequest, today: date) -> dict[str, Any]:
     }
 
 
-def _full(r: StoredRequest, today: date) -> RequestOut:
+def _full(desk: DisclosureService, r: StoredRequest) -> RequestOut:
+    today = today_in_japan(desk.clock)
     return RequestOut(
+        provisions_question=desk.question_state(r),
         **_summary(r, today),
         requester_name=r.requester_name,
         requester_address=r.requester_address,
@@ -270,6 +277,7 @@ def _desk(services: AppServices, office: str) -> DisclosureService:
         national_engine=services.national_engine,
         national_files=services.national_files,
         prefectural_engine=services.prefectural_engine,
+        national_center=services.national_center,
     )
 
 
@@ -307,7 +315,7 @@ def intake(
         representation=body.representation,
     )
     stored = desk.intake(form, actor=_actor(operator))
-    return _full(stored, today_in_japan(services.clock))
+    return _full(desk, stored)
 
 
 @router.get(
@@ -339,8 +347,8 @@ def show_request(
     _operator: Officer,
 ) -> Any:
     """A request with its decision, the disclosed content and its corrections."""
-    stored = _desk(services, office).get(request_id)
-    return _full(stored, today_in_japan(services.clock))
+    desk = _desk(services, office)
+    return _full(desk, desk.get(request_id))
 
 
 @router.post(
@@ -356,7 +364,8 @@ def decide(
     operator: Officer,
 ) -> Any:
     """Disclose (the record, its history and its provisions are fixed now) or refuse."""
-    stored = _desk(services, office).decide(
+    desk = _desk(services, office)
+    stored = desk.decide(
         request_id,
         body.decision,
         actor=_actor(operator),
@@ -364,7 +373,7 @@ def decide(
         note=body.note,
         on=body.decided_on,
     )
-    return _full(stored, today_in_japan(services.clock))
+    return _full(desk, stored)
 
 
 @router.post(
@@ -380,10 +389,24 @@ def deliver(
     operator: Officer,
 ) -> Any:
     """The decision notice handed over at a visit or mailed (the request's delivery method)."""
-    stored = _desk(services, office).deliver(
-        request_id, actor=_actor(operator), on=body.delivered_on
-    )
-    return _full(stored, today_in_japan(services.clock))
+    desk = _desk(services, office)
+    stored = desk.deliver(request_id, actor=_actor(operator), on=body.delivered_on)
+    return _full(desk, stored)
+
+
+@router.post(
+    "/requests/{request_id}/provision-question",
+    response_model=RequestOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def ask_provisions(
+    services: ServicesDep, office: OfficePath, request_id: RequestId, operator: Officer
+) -> Any:
+    """A prefecture asks the national center again for the person's provisions (its question
+    was quarantined, or the request predates the question); the earlier answer is ignored."""
+    desk = _desk(services, office)
+    stored = desk.ask_provisions(request_id, actor=_actor(operator))
+    return _full(desk, stored)
 
 
 @router.get(
