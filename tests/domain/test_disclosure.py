@@ -20,6 +20,7 @@ from jukinet.domain.disclosure import (
     DisclosedVersion,
     DisclosureForm,
     EvidenceKind,
+    Extension,
     Office,
     RecordedRequest,
     RefusalReason,
@@ -29,6 +30,7 @@ from jukinet.domain.disclosure import (
     Step,
     check_correction_allowed,
     check_correction_answer,
+    check_extension,
     check_form,
     check_refusal,
     check_step_date,
@@ -193,6 +195,36 @@ def test_deadline_and_overdue() -> None:
     assert days_overdue(RequestState.RECEIVED, due, due) == 0
     assert days_overdue(RequestState.RECEIVED, due, due + timedelta(days=3)) == 3
     assert days_overdue(RequestState.DECIDED, due, due + timedelta(days=3)) == 0
+
+
+def test_an_extension_is_notified_in_time_once_with_a_reason_and_a_later_deadline() -> None:
+    received = date(2014, 3, 17)
+    due = due_date(received)  # 2014-03-31
+    wanted = Extension(date(2014, 4, 30), "  全国センターからの回答を待っているため ", due)
+    ok = check_extension(
+        RequestState.RECEIVED, received, due, None, wanted=wanted, today=date(2014, 4, 2)
+    )
+    assert ok == Extension(date(2014, 4, 30), "全国センターからの回答を待っているため", due)
+
+    def refused(
+        state: RequestState = RequestState.RECEIVED,
+        extended: Extension | None = None,
+        asked: Extension = wanted,
+        today: date = due,
+    ) -> tuple[str, str | None]:
+        with pytest.raises(RuleViolation) as bad:
+            check_extension(state, received, due, extended, wanted=asked, today=today)
+        return bad.value.field, bad.value.rule
+
+    assert refused(state=RequestState.DECIDED) == ("state", "illegal_transition")
+    assert refused(extended=ok) == ("until", "already_extended")
+    late = replace(wanted, notified_on=due + timedelta(days=1))
+    assert refused(asked=late, today=due + timedelta(days=1)) == ("notified_on", "period_passed")
+    assert refused(today=due - timedelta(days=1)) == ("notified_on", "future_date")
+    assert refused(asked=replace(wanted, until=due)) == ("until", "range")
+    too_far = replace(wanted, until=received + timedelta(days=61))
+    assert refused(asked=too_far) == ("until", "range")
+    assert refused(asked=replace(wanted, reason=" ")) == ("reason", "required")
 
 
 def test_step_dates() -> None:

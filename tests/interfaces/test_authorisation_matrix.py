@@ -179,6 +179,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/disclosures/{office}/requests/{request_id}/decision"): Rule(
         DISCLOSURE_OFFICERS, NATIONAL, status=404, request={"json": {"decision": "disclose"}}
     ),
+    ("POST", "/disclosures/{office}/requests/{request_id}/extension"): Rule(
+        DISCLOSURE_OFFICERS,
+        NATIONAL,
+        status=404,
+        request={"json": {"until": "2014-04-30", "reason": "x"}},
+    ),
+    ("GET", "/disclosures/{office}/requests/{request_id}/extension-notice"): Rule(
+        DISCLOSURE_OFFICERS, NATIONAL, status=404
+    ),
     ("POST", "/disclosures/{office}/requests/{request_id}/provision-question"): Rule(
         DISCLOSURE_OFFICERS, NATIONAL, status=404
     ),

@@ -33,6 +33,7 @@ from tests.support.disclosure import (
     store_prefectural,
 )
 from tests.support.operators import add_card_operator, log_in, operator_directory
+from tests.support.pdf import read_back
 from tests.support.provision import national_record, network_with_national_on
 
 CLOCK = clock()
@@ -197,6 +198,48 @@ def test_refusals_and_bad_input(client: TestClient, world: World) -> None:
     )
     assert refusal["field"] == "refusal_reasons"
     problem(client.get("/disclosures/48/requests"), 422, "office")
+
+
+def test_extending_the_decision_period_and_its_notice(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    log_in(client, NATIONAL, Role.DISCLOSURE_OFFICER)
+    base = "/disclosures/national/requests"
+    number = client.post(base, json=body(world.suzuki, received_on="2014-03-20")).json()["id"]
+    problem(client.get(f"{base}/{number}/extension-notice"), 409, "not_extended")
+    bad = problem(
+        client.post(f"{base}/{number}/extension", json={"until": "2014-04-01", "reason": "x"}),
+        422,
+        "range",
+    )
+    assert bad["field"] == "until"
+    reason = "全国センターの記録の確認に時間を要するため"
+    extended = client.post(
+        f"{base}/{number}/extension", json={"until": "2014-04-30", "reason": reason}
+    )
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["due_on"] == "2014-04-30"
+    assert extended.json()["extension"] == {
+        "until": "2014-04-30",
+        "reason": reason,
+        "notified_on": "2014-03-31",
+    }
+    again = client.post(f"{base}/{number}/extension", json={"until": "2014-05-01", "reason": "y"})
+    problem(again, 409, "already_extended")
+    notice = client.get(f"{base}/{number}/extension-notice")
+    assert notice.status_code == 200 and notice.headers["content-type"] == "application/pdf"
+    pdf = tmp_path / "extension.pdf"
+    pdf.write_bytes(notice.content)
+    text = read_back(pdf)
+    for expected in (
+        "本人確認情報開示決定期限延長通知書",
+        "住民基本台帳法第30条の38",
+        "平成26年4月3日",  # the original deadline
+        "平成26年4月30日",  # the new one
+        "全国センターの記録の確認に時間を要するため",
+        "財団法人地方自治情報センター",
+    ):
+        assert expected in text, expected
 
 
 def test_auditors_see_deadlines_and_counts_but_no_request(client: TestClient, world: World) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +22,16 @@ from jukinet.interfaces.cli import report as report_cli
 from jukinet.interfaces.cli.app import app, main
 from jukinet.nodes.demo import DEMO_MUNICIPALITIES
 from jukinet.nodes.embedded import build_embedded
-from tests.support.disclosure import SUZUKI, TANAKA, World, build_national, clock
+from tests.support.disclosure import (
+    SUZUKI,
+    TANAKA,
+    World,
+    build_national,
+    clock,
+    store_prefectural,
+)
+from tests.support.pdf import read_back
+from tests.support.provision import national_record
 
 runner = CliRunner()
 CLOCK: FixedClock = clock()
@@ -255,3 +265,33 @@ def test_report_disclosures_csv_equals_the_recorded_requests(world: World, tmp_p
         str(written),
     )
     assert written.read_text(encoding="utf-8").splitlines()[-1] == "total,合計,2,2,2,2,4"
+
+
+def test_a_prefectures_desk_from_the_cli(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = build_embedded(Path(os.environ["JUKINET_HOME"]), CLOCK, list(DEMO_MUNICIPALITIES))
+    try:
+        tokyo_copy = national_record(12, SUZUKI, birth_date=date(1950, 5, 5))
+        store_prefectural(net.prefecture.engine, "13", tokyo_copy, CLOCK)
+    finally:
+        net.dispose()
+    out = intake(world.suzuki, "--office", "13")
+    assert out.startswith("request 1 (13): received")
+    # the command delivered the question and the answer before it returned
+    shown = run("disclosure", "show", "1", "--office", "13")
+    assert "provision history: answered by the national center on 2014-03-31: 3" in shown
+    reason = "記録の確認に時間を要するため"
+    extended = run(
+        "disclosure", "extend", "1", "--office", "13", "--until", "2014-04-30", "--reason", reason
+    )
+    assert "decision due 2014-04-30 (extended)" in extended
+    notice = tmp_path / "extension.pdf"
+    run("disclosure", "extension-notice", "1", "--office", "13", "--out", str(notice))
+    assert "東京都知事" in read_back(notice)
+    assert "3 provisions" in run(
+        "disclosure", "decide", "1", "--office", "13", "--decision", "disclose"
+    )
+    code, err = run_main(["disclosure", "ask-provisions", "1", "--office", "13"], capsys)
+    assert code == 1
+    assert "not_awaiting_decision" in err

@@ -297,6 +297,31 @@ def test_deadline_is_fourteen_calendar_days_and_overdue_requests_are_listed(
     assert [o.request.id for o in desk.overdue(date(2014, 4, 14))] == [due_today.id, fresh.id]
 
 
+def test_an_extended_request_counts_from_its_new_deadline(
+    desk: DisclosureService, world: World, engine: Engine
+) -> None:
+    waiting = desk.intake(form(world.suzuki, received_on=date(2014, 3, 20)), actor=ACTOR)
+    other = desk.intake(form(world.suzuki, received_on=date(2014, 3, 10)), actor=ACTOR)
+    reason = "記録の確認に時間を要するため"
+    extended = desk.extend(waiting.id, date(2014, 4, 30), reason, actor=ACTOR)
+    assert extended.due_on == date(2014, 4, 30)
+    assert extended.extension is not None
+    assert (extended.extension.reason, extended.extension.notified_on) == (reason, TODAY)
+    assert [o.request.id for o in desk.overdue(date(2014, 4, 14))] == [other.id]  # not waiting
+    assert [o.days_overdue for o in desk.overdue(date(2014, 5, 2))] == [39, 2]
+    with pytest.raises(RuleViolation) as twice:
+        desk.extend(waiting.id, date(2014, 5, 1), reason, actor=ACTOR)
+    assert twice.value.rule == "already_extended"
+    with pytest.raises(RuleViolation) as too_late:  # its 14 days ran out on 2014-03-24
+        desk.extend(other.id, date(2014, 4, 30), reason, actor=ACTOR)
+    assert too_late.value.rule == "period_passed"
+    assert desk.get(other.id).extension is None  # the refused step changed nothing
+    steps = [(e.action, e.outcome) for e in _entries(engine) if e.action == "disclosure.extend"]
+    assert steps == [("disclosure.extend", "ok"), *[("disclosure.extend", "refused")] * 2]
+    decided = desk.decide(waiting.id, Decision.DISCLOSE, actor=ACTOR)
+    assert decided.decided_on == TODAY and decided.decided_on <= decided.due_on  # not late
+
+
 def test_states_move_forward_only(desk: DisclosureService, world: World, engine: Engine) -> None:
     request = desk.intake(form(world.suzuki), actor=ACTOR)
     with pytest.raises(RuleViolation) as early:

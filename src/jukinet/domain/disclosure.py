@@ -448,6 +448,59 @@ def due_date(received_on: date) -> date:
     return received_on + timedelta(days=DECISION_DAYS)
 
 
+MAX_EXTENDED_DAYS = 60  # the project's cap on an extended deadline, counted from receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """The decision period extended (Act 30-38 proviso): notified in writing within the 14
+    days, with the reason and the new deadline."""
+
+    until: date
+    reason: str
+    notified_on: date
+
+
+def check_extension(
+    state: RequestState,
+    received_on: date,
+    due_on: date,
+    extended: Extension | None,
+    *,
+    wanted: Extension,
+    today: date,
+) -> Extension:
+    """One extension per request, notified while the request waits and before its 14 days
+    run out, to a later day no further than ``MAX_EXTENDED_DAYS`` after receipt, with a
+    reason the requester can read."""
+    if state is not RequestState.RECEIVED:
+        raise RuleViolation(
+            "state", "illegal_transition", f"cannot extend a request that is {state.value}"
+        )
+    if extended is not None:
+        raise RuleViolation(
+            "until", "already_extended", f"already extended to {extended.until.isoformat()}"
+        )
+    notified_on = check_step_date(wanted.notified_on, received_on, today, "notified_on")
+    if notified_on > due_on:
+        raise RuleViolation(
+            "notified_on",
+            "period_passed",
+            f"an extension is notified within the period, by {due_on.isoformat()}",
+        )
+    latest = received_on + timedelta(days=MAX_EXTENDED_DAYS)
+    if not due_on < wanted.until <= latest:
+        raise RuleViolation(
+            "until",
+            "range",
+            f"a day after {due_on.isoformat()} and no later than {latest.isoformat()}",
+        )
+    reason = wanted.reason.strip()
+    if not reason:
+        raise RuleViolation("reason", "required", "say why the decision cannot be made in time")
+    return Extension(wanted.until, reason, notified_on)
+
+
 def days_overdue(state: RequestState, due_on: date, today: date) -> int:
     """Days past the deadline of a request still waiting for its decision (0: not overdue)."""
     if state is not RequestState.RECEIVED or today <= due_on:

@@ -50,6 +50,7 @@ from jukinet.domain.disclosure import (
     DisclosedProvision,
     DisclosedVersion,
     DisclosureForm,
+    Extension,
     Office,
     RefusalReason,
     RequestState,
@@ -57,6 +58,7 @@ from jukinet.domain.disclosure import (
     Step,
     check_correction_allowed,
     check_correction_answer,
+    check_extension,
     check_fiscal_years,
     check_form,
     check_refusal,
@@ -237,6 +239,53 @@ class DisclosureService:
                         "refusal_reasons": [r.value for r in reasons],
                         "decided_on": today.isoformat(),
                         "at_intake": True,
+                    },
+                )
+        return self.get(request_id)
+
+    def extend(
+        self,
+        request_id: int,
+        until: date,
+        reason: str,
+        *,
+        actor: str,
+        on: date | None = None,
+    ) -> StoredRequest:
+        """Extend the decision period (Act 30-38 proviso): the requester is notified in
+        writing, within the 14 days, of the reason and the new deadline (the extension
+        notice); the overdue list and the late flag then count from the new deadline."""
+        today = today_in_japan(self.clock)
+        with self._refusals_recorded(actor, "disclosure.extend", request_id):
+            request = self.get(request_id)
+            extension = check_extension(
+                request.state,
+                request.received_on,
+                request.due_on,
+                request.extension,
+                wanted=Extension(until, reason, on or today),
+                today=today,
+            )
+            with write_transaction(self.engine) as conn, self._tenant(conn):
+                if not store.record_extension(conn, self.office.code, request_id, extension):
+                    current = self.get(request_id)  # decided or extended meanwhile
+                    check_extension(
+                        current.state,
+                        current.received_on,
+                        current.due_on,
+                        current.extension,
+                        wanted=extension,
+                        today=today,
+                    )
+                self._record(
+                    conn,
+                    actor,
+                    "disclosure.extend",
+                    request_id,
+                    {
+                        "from": request.due_on.isoformat(),
+                        "until": extension.until.isoformat(),
+                        "notified_on": extension.notified_on.isoformat(),
                     },
                 )
         return self.get(request_id)

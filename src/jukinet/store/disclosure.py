@@ -44,6 +44,7 @@ from jukinet.domain.disclosure import (
     DisclosedContent,
     DisclosedVersion,
     EvidenceKind,
+    Extension,
     RecordedRequest,
     RefusalReason,
     Representation,
@@ -90,6 +91,8 @@ disclosure_requests = Table(
     Column("provisions_message_id", String(36)),  # its outbox message
     Column("provisions_answer", Text),  # the national center's answer (HistoryAnswer) as JSON
     Column("provisions_answered_at", UTCDateTime()),
+    Column("extension_reason", Text),  # the decision period extended (``due_on`` moved)
+    Column("extension_notified_on", Date),
     Index("ix_disclosure_requests_office_state", "office", "state", "due_on"),
     Index("ix_disclosure_requests_office_received_on", "office", "received_on"),
     Index("ix_disclosure_requests_provisions_reference", "provisions_reference", unique=True),
@@ -165,6 +168,7 @@ class StoredRequest:
     recorded_at: datetime
     corrections: tuple[Correction, ...] = ()
     provisions_asked: ProvisionsAsked | None = None
+    extension: Extension | None = None  # ``due_on`` is then the extended deadline
 
 
 def _request(row: Row[Any], corrections: tuple[Correction, ...] = ()) -> StoredRequest:
@@ -196,6 +200,9 @@ def _request(row: Row[Any], corrections: tuple[Correction, ...] = ()) -> StoredR
         delivered_on=m["delivered_on"],
         recorded_at=m["recorded_at"],
         corrections=corrections,
+        extension=None
+        if m["extension_reason"] is None
+        else Extension(m["due_on"], m["extension_reason"], m["extension_notified_on"]),
         provisions_asked=None
         if m["provisions_reference"] is None
         else ProvisionsAsked(
@@ -292,6 +299,26 @@ def record_decision(
             refusal_reasons=",".join(r.value for r in reasons) or None,
             refusal_note=note,
             content=None if content is None else json.dumps(content.to_dict(), ensure_ascii=False),
+        )
+    )
+    return result.rowcount == 1
+
+
+def record_extension(conn: Connection, office: str, request_id: int, extension: Extension) -> bool:
+    """Move a received, not yet extended request's deadline; False when it was not."""
+    t = disclosure_requests
+    result = conn.execute(
+        update(t)
+        .where(
+            t.c.office == office,
+            t.c.id == request_id,
+            t.c.state == RequestState.RECEIVED.value,
+            t.c.extension_reason.is_(None),
+        )
+        .values(
+            due_on=extension.until,
+            extension_reason=extension.reason,
+            extension_notified_on=extension.notified_on,
         )
     )
     return result.rowcount == 1

@@ -97,6 +97,8 @@ RULE_STATUS = {
     "provisions_pending": 409,  # a prefecture's decision waits for the national center
     "provisions_not_asked": 409,
     "not_awaiting_decision": 409,
+    "already_extended": 409,
+    "not_extended": 409,
 }
 """The HTTP status of a rule a route lets through (any other rule: 422 Rule violated)."""
 

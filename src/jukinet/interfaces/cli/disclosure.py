@@ -35,7 +35,6 @@ from jukinet.domain.disclosure import (
     parse_office,
 )
 from jukinet.domain.eras import format_era_date
-from jukinet.domain.errors import RuleViolation
 from jukinet.interfaces.cli.common import (
     clock,
     console,
@@ -49,7 +48,6 @@ from jukinet.services.disclosure import (
     DisclosureService,
     StoredRequest,
     disclosure_service,
-    issuer,
 )
 
 app = typer.Typer(
@@ -91,7 +89,7 @@ def _line(r: StoredRequest) -> str:
     text = (
         f"request {r.id} ({r.office}): {r.state.value}, received {r.received_on.isoformat()} "
         f"({format_era_date(r.received_on)}) by {r.request_method.value}, "
-        f"decision due {r.due_on.isoformat()}"
+        f"decision due {r.due_on.isoformat()}" + ("" if r.extension is None else " (extended)")
     )
     if r.decision is not None and r.decided_on is not None:
         text += f"; {r.decision.value} on {r.decided_on.isoformat()}"
@@ -188,6 +186,47 @@ def decide(
         provisions = stored.content.provisions
         shown = "not held here" if provisions is None else f"{len(provisions)} provisions"
         console.print(f"disclosed: {len(stored.content.history)} versions, {shown}")
+
+
+@app.command("extend")
+def extend(
+    request_id: RequestId,
+    until: Annotated[str, typer.Option("--until", help="the new deadline for the decision")],
+    reason: Annotated[str, typer.Option("--reason", help="why it cannot be decided in time")],
+    day: Annotated[
+        str | None, typer.Option("--date", help="the day the requester is notified; default today")
+    ] = None,
+    office: Office = "national",
+) -> None:
+    """Extend the decision period (notified in writing within the 14 days: `extension-notice`)."""
+    with _desk(office) as desk:
+        stored = desk.extend(
+            request_id,
+            require_date(until, "--until"),
+            reason,
+            actor=ACTOR,
+            on=parse_date(day, "--date"),
+        )
+    console.print(escape(_line(stored)))
+
+
+@app.command("extension-notice")
+def extension_notice(
+    request_id: RequestId,
+    out: Annotated[Path | None, typer.Option("--out", help="the PDF (default: a name)")] = None,
+    office: Office = "national",
+) -> None:
+    """The extension notice as a PDF (本人確認情報開示決定期限延長通知書)."""
+    from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415 (slow to import)
+        extension_notice,
+        render_pdf,
+    )
+
+    with _desk(office) as desk:
+        stored = desk.get(request_id)
+        target = out or Path(f"extension_{stored.office}_{request_id}.pdf")
+        render_pdf(extension_notice(stored, desk.office), target)
+    console_err.print(f"extension notice written to {escape(str(target))}")
 
 
 @app.command("ask-provisions")
@@ -328,20 +367,14 @@ def letter(
 ) -> None:
     """The decision notice as a PDF: disclosure (開示決定通知書) or refusal (不開示決定通知書)."""
     from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415 (slow to import)
-        Letterhead,
-        decision_letter_html,
+        decision_notice,
         render_pdf,
     )
 
     with _desk(office) as desk:
         stored = desk.get(request_id)
-        if stored.decided_on is None:
-            raise RuleViolation(
-                "state", "illegal_transition", f"request {request_id} is not decided yet"
-            )
-        head = Letterhead(desk.office, issuer(desk.office, stored.decided_on), stored.decided_on)
         target = out or Path(f"disclosure_{stored.office}_{request_id}.pdf")
-        render_pdf(decision_letter_html(stored, head), target)
+        render_pdf(decision_notice(stored, desk.office), target)
     console_err.print(f"letter written to {escape(str(target))}")
 
 
@@ -387,19 +420,13 @@ def correction_letter(
 ) -> None:
     """The answer to a correction request as a PDF."""
     from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415
-        Letterhead,
-        correction_answer_html,
+        correction_notice,
         render_pdf,
     )
 
     with _desk(office) as desk:
         stored = desk.get(request_id)
         c = desk.correction(request_id, correction_id)
-        if c.answered_on is None:
-            raise RuleViolation(
-                "state", "illegal_transition", f"correction {correction_id} is not answered yet"
-            )
-        head = Letterhead(desk.office, issuer(desk.office, c.answered_on), c.answered_on)
         target = out or Path(f"correction_{stored.office}_{request_id}_{correction_id}.pdf")
-        render_pdf(correction_answer_html(stored, c, head), target)
+        render_pdf(correction_notice(stored, c, desk.office), target)
     console_err.print(f"letter written to {escape(str(target))}")

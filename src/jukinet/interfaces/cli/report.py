@@ -15,7 +15,7 @@ from jukinet.clock import today_in_japan
 from jukinet.domain.disclosure import parse_office
 from jukinet.interfaces.cli.common import clock, console_err, network, parse_date
 from jukinet.nodes.roles import national_center_of
-from jukinet.services.disclosure import disclosure_service, issuer, statistics_csv
+from jukinet.services.disclosure import disclosure_service, statistics_csv
 from jukinet.services.national.gazette import gazette_csv, gazette_notice
 
 app = typer.Typer(help="Publications of the national center.", no_args_is_help=True)
@@ -109,13 +109,13 @@ def disclosures(
             console_err.print(f"{len(rows) - 1} fiscal years written to {escape(str(out))}")
         return
     from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415
-        Letterhead,
+        letterhead,
         render_pdf,
         statistics_html,
     )
 
     pdf = out or Path(f"disclosures_{parsed.code}_FY{first}-FY{last}.pdf")
-    render_pdf(statistics_html(rows, Letterhead(parsed, issuer(parsed, day), day)), pdf)
+    render_pdf(statistics_html(rows, letterhead(parsed, day)), pdf)
     console_err.print(
         f"statistics (FY{first}-FY{last}, {rows[-1].total} requests) written to {escape(str(pdf))}"
     )

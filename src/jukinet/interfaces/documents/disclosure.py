@@ -4,8 +4,10 @@ and the provision history) or refusal (本人確認情報不開示決定通知�
 answer to a correction request, and the statistics table the national center publishes.
 
 Legal basis printed, as numbered in 2014: 住民基本台帳法第30条の37 (self-disclosure; 第30条の32
-since 2015) and 第30条の40 (an application for correction after a disclosure, 訂正等の申出,
-investigated without delay and answered in writing: the 1999 amending Act). The appeal notice
+since 2015), 第30条の38 (the period for the decision, and its extension notified in writing
+with the reason and the new deadline) and 第30条の40 (an application for correction after a
+disclosure, 訂正等の申出, investigated without delay and answered in writing: the 1999
+amending Act). The appeal notice
 (教示) names the objection (異議申立て, within 60 days) of the 行政不服審査法 of the time; its
 wording is the project's.
 """
@@ -24,14 +26,18 @@ from jukinet.domain.disclosure import (
     DisclosedVersion,
     Office,
     StatisticsRow,
+    due_date,
 )
 from jukinet.domain.eras import format_era_date, format_era_month
+from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.provision import ProvisionMethod
 from jukinet.interfaces.documents.fonts import noto_sans_cjk
+from jukinet.services.disclosure import issuer
 from jukinet.store.disclosure import Correction, StoredRequest
 
 DISCLOSURE_ARTICLE = "住民基本台帳法第30条の37"
+EXTENSION_ARTICLE = "住民基本台帳法第30条の38"
 CORRECTION_ARTICLE = "住民基本台帳法第30条の40"
 METHODS_NOTE = (
     "提供方法欄の「即時提供」は本人確認情報の即時提供を、「電気通信回線」は電気通信回線を"
@@ -149,6 +155,23 @@ def _current_rows(record: DisclosedVersion) -> list[tuple[str, str]]:
     return rows
 
 
+def extension_notice_html(request: StoredRequest, head: Letterhead) -> str:
+    """The written notice of an extended decision period: reason and new deadline."""
+    if request.extension is None:
+        raise ValueError(f"request {request.id} was not extended: no extension notice")
+    template = _environment().get_template("extension_notice.html")
+    return template.render(
+        request=request,
+        extension=request.extension,
+        original_due=due_date(request.received_on),
+        head=head,
+        addressee=_addressee(request),
+        article=DISCLOSURE_ARTICLE,
+        extension_article=EXTENSION_ARTICLE,
+        font_url=noto_sans_cjk().as_uri(),
+    )
+
+
 def correction_answer_html(request: StoredRequest, correction: Correction, head: Letterhead) -> str:
     if correction.outcome is None:
         raise ValueError(f"correction {correction.id} is not answered yet")
@@ -166,6 +189,38 @@ def correction_answer_html(request: StoredRequest, correction: Correction, head:
 def statistics_html(rows: list[StatisticsRow], head: Letterhead) -> str:
     template = _environment().get_template("disclosure_statistics.html")
     return template.render(rows=rows, head=head, font_url=noto_sans_cjk().as_uri())
+
+
+# --- the documents of a stored request, signed by whoever decides at the office that day ----
+
+
+def letterhead(office: Office, day: date) -> Letterhead:
+    return Letterhead(office, issuer(office, day), day)
+
+
+def decision_notice(request: StoredRequest, office: Office) -> str:
+    """The decision notice, dated the day of the decision (refused before there is one)."""
+    if request.decided_on is None:
+        raise RuleViolation(
+            "state", "illegal_transition", f"request {request.id} is not decided yet"
+        )
+    return decision_letter_html(request, letterhead(office, request.decided_on))
+
+
+def extension_notice(request: StoredRequest, office: Office) -> str:
+    """The extension notice, dated the day the requester was notified."""
+    if request.extension is None:
+        raise RuleViolation("state", "not_extended", f"request {request.id} was not extended")
+    return extension_notice_html(request, letterhead(office, request.extension.notified_on))
+
+
+def correction_notice(request: StoredRequest, correction: Correction, office: Office) -> str:
+    """The answer to a correction request, dated the day it was answered."""
+    if correction.answered_on is None:
+        raise RuleViolation(
+            "state", "illegal_transition", f"correction {correction.id} is not answered yet"
+        )
+    return correction_answer_html(request, correction, letterhead(office, correction.answered_on))
 
 
 def render_pdf(html: str, out: Path) -> Path:

@@ -38,7 +38,6 @@ from jukinet.domain.disclosure import (
     days_overdue,
     parse_office,
 )
-from jukinet.domain.errors import RuleViolation
 from jukinet.domain.operators import Action
 from jukinet.interfaces.api.auth_deps import require_permission
 from jukinet.interfaces.api.deps import AppServices, ServicesDep
@@ -48,7 +47,6 @@ from jukinet.services.disclosure import (
     DisclosureService,
     StoredRequest,
     disclosure_service,
-    issuer,
 )
 from jukinet.services.operators import Operator
 
@@ -106,6 +104,20 @@ class DecisionIn(BaseModel):
     refusal_reasons: list[RefusalReason] = Field(default_factory=list, max_length=8)
     note: str | None = Field(default=None, max_length=2000)
     decided_on: date | None = Field(default=None, description="default: today (Japan)")
+
+
+class ExtensionIn(BaseModel):
+    until: date = Field(description="the new deadline for the decision")
+    reason: str = Field(max_length=2000, description="why the decision cannot be made in time")
+    notified_on: date | None = Field(
+        default=None, description="the day the requester is notified; default: today (Japan)"
+    )
+
+
+class ExtensionOut(BaseModel):
+    until: date
+    reason: str
+    notified_on: date
 
 
 class DeliveryIn(BaseModel):
@@ -214,6 +226,9 @@ class RequestOut(RequestSummaryOut):
     refusal_note: str | None
     content: ContentOut | None
     corrections: list[CorrectionOut]
+    extension: ExtensionOut | None = Field(
+        description="the decision period extended in writing (due_on is then its deadline)"
+    )
     provisions_question: str | None = Field(
         description="a prefecture's question to the national center for the person's "
         "provisions: answered, or where it stands while the decision waits for it"
@@ -264,6 +279,13 @@ def _full(desk: DisclosureService, r: StoredRequest) -> RequestOut:
         refusal_note=r.refusal_note,
         content=None if r.content is None else ContentOut.of(r.content),
         corrections=[CorrectionOut.of(c) for c in r.corrections],
+        extension=None
+        if r.extension is None
+        else ExtensionOut(
+            until=r.extension.until,
+            reason=r.extension.reason,
+            notified_on=r.extension.notified_on,
+        ),
     )
 
 
@@ -278,6 +300,16 @@ def _desk(services: AppServices, office: str) -> DisclosureService:
         national_files=services.national_files,
         prefectural_engine=services.prefectural_engine,
         national_center=services.national_center,
+    )
+
+
+def _pdf(html: str, filename: str) -> Response:
+    from jukinet.interfaces.documents.disclosure import pdf_bytes  # noqa: PLC0415 (slow to load)
+
+    return Response(
+        pdf_bytes(html),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
     )
 
 
@@ -395,6 +427,48 @@ def deliver(
 
 
 @router.post(
+    "/requests/{request_id}/extension",
+    response_model=RequestOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def extend(
+    services: ServicesDep,
+    office: OfficePath,
+    request_id: RequestId,
+    body: ExtensionIn,
+    operator: Officer,
+) -> Any:
+    """Extend the decision period: the requester is notified in writing, within the 14 days,
+    of the reason and the new deadline (the notice: ``GET …/extension-notice``)."""
+    desk = _desk(services, office)
+    stored = desk.extend(
+        request_id, body.until, body.reason, actor=_actor(operator), on=body.notified_on
+    )
+    return _full(desk, stored)
+
+
+@router.get(
+    "/requests/{request_id}/extension-notice",
+    response_class=Response,
+    responses={**PDF, **problem_responses(401, 403, 404, 409, 422)},
+)
+def extension_notice(
+    services: ServicesDep,
+    office: OfficePath,
+    request_id: RequestId,
+    _operator: Officer,
+) -> Response:
+    """The extension notice as a PDF: 本人確認情報開示決定期限延長通知書."""
+    from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415 (WeasyPrint is slow to load)
+        extension_notice,
+    )
+
+    desk = _desk(services, office)
+    html = extension_notice(desk.get(request_id), desk.office)
+    return _pdf(html, f"extension-{request_id}.pdf")
+
+
+@router.post(
     "/requests/{request_id}/provision-question",
     response_model=RequestOut,
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -422,24 +496,11 @@ def decision_letter(
 ) -> Response:
     """The decision notice as a PDF: 本人確認情報開示決定通知書 or 不開示決定通知書."""
     from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415 (WeasyPrint is slow to load)
-        Letterhead,
-        decision_letter_html,
-        pdf_bytes,
+        decision_notice,
     )
 
     desk = _desk(services, office)
-    stored = desk.get(request_id)
-    if stored.decided_on is None:
-        raise RuleViolation(
-            "state", "illegal_transition", f"request {request_id} is not decided yet"
-        )
-    head = Letterhead(desk.office, issuer(desk.office, stored.decided_on), stored.decided_on)
-    html = decision_letter_html(stored, head)
-    return Response(
-        pdf_bytes(html),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="disclosure-{request_id}.pdf"'},
-    )
+    return _pdf(decision_notice(desk.get(request_id), desk.office), f"disclosure-{request_id}.pdf")
 
 
 @router.post(
@@ -500,24 +561,12 @@ def correction_letter(
     _operator: Officer,
 ) -> Response:
     """The answer to a correction request as a PDF."""
-    from jukinet.interfaces.documents.disclosure import (  # noqa: PLC0415
-        Letterhead,
-        correction_answer_html,
-        pdf_bytes,
-    )
+    from jukinet.interfaces.documents.disclosure import correction_notice  # noqa: PLC0415
 
     desk = _desk(services, office)
-    stored = desk.get(request_id)
     correction = desk.correction(request_id, correction_id)
-    if correction.answered_on is None:
-        raise RuleViolation(
-            "state", "illegal_transition", f"correction {correction_id} is not answered yet"
-        )
-    day = correction.answered_on
-    html = correction_answer_html(
-        stored, correction, Letterhead(desk.office, issuer(desk.office, day), day)
-    )
-    return Response(pdf_bytes(html), media_type="application/pdf")
+    html = correction_notice(desk.get(request_id), correction, desk.office)
+    return _pdf(html, f"correction-{request_id}-{correction_id}.pdf")
 
 
 @router.get(
