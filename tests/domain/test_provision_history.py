@@ -6,6 +6,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jukinet.domain.codes import make_resident_code
 from jukinet.domain.disclosure import DisclosedProvision, Office
@@ -94,7 +96,8 @@ def test_a_malformed_request_names_its_field(change: dict[str, Any], field: str,
         ({"kept_from": "2007-13"}, "kept_from", "month"),
         ({"as_of": "yesterday"}, "as_of", "date"),
         ({"provisions": {}}, "provisions", "malformed"),
-        ({"provisions": [{"resident_code": NEW}]}, "provisions[0]", "malformed"),
+        ({"provisions": [{"resident_code": NEW}]}, "provisions[0].recipient", "malformed"),
+        ({"provisions": [7]}, "provisions[0]", "malformed"),
         ({"resident_codes": [NEW, 5]}, "resident_codes", "malformed"),
         ({"reference": ""}, "reference", "malformed"),
     ],
@@ -112,3 +115,51 @@ def test_an_answer_about_someone_else_or_missing_the_person_is_refused() -> None
     with pytest.raises(RuleViolation) as missing:
         check_answer(answer(resident_codes=(OLD,), provisions=()), [NEW])
     assert missing.value.rule == "not_answered"
+
+
+LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+JSON = st.recursive(
+    LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+PROVISION_FIELDS = list(provision().to_dict())
+GARBLED_PROVISION = st.builds(
+    lambda field, value: provision().to_dict() | {field: value},
+    st.sampled_from(PROVISION_FIELDS),
+    LEAF,
+)  # one field of a good provision replaced by anything
+
+
+@given(
+    st.just({})
+    | st.dictionaries(
+        st.sampled_from(["reference", "office", "resident_codes", "as_of", "kept_from", "x"]),
+        JSON,
+        max_size=2,
+    ),
+    st.lists(GARBLED_PROVISION, min_size=1, max_size=3) | JSON,
+    st.booleans(),
+)
+def test_any_body_is_parsed_whole_or_refused_naming_a_field(
+    body: dict[str, Any], provisions: Any, is_answer: bool
+) -> None:
+    """Whatever a peer sends, parsing ends in a well-typed value or a RuleViolation naming a
+    field (the receiver then quarantines the message): never another exception."""
+    if is_answer:
+        sent = answer().to_body() | {"provisions": provisions} | body
+        parsed = refused_or(parse_answer, sent)
+        if parsed is not None:
+            for p in parsed.provisions:
+                assert isinstance(p.provided_on, date)
+                assert all(isinstance(getattr(p, f), str) for f in PROVISION_FIELDS[1:])
+    else:
+        refused_or(parse_request, history_request(TOKYO, [NEW]).to_body() | body)
+
+
+def refused_or(parse: Any, body: dict[str, Any]) -> Any:
+    try:
+        return parse(body)
+    except RuleViolation as refused:
+        assert refused.field  # noqa: PT017 (a property over many bodies, not one raise)
+        return None

@@ -110,14 +110,7 @@ def parse_answer(body: Mapping[str, Any]) -> HistoryAnswer:
         raise RuleViolation("provisions", "malformed", "a list of provisions")
     provisions = []
     for i, item in enumerate(raw):
-        try:
-            provision = DisclosedProvision.from_dict(item)
-            validate_resident_code(provision.resident_code)
-        except (KeyError, TypeError, ValueError, AttributeError, RuleViolation) as exc:
-            raise RuleViolation(
-                f"provisions[{i}]", "malformed", f"not a provision: {exc}"
-            ) from None
-        provisions.append(provision)
+        provisions.append(_provision(item, f"provisions[{i}]"))
     codes = _codes(body)
     for code in codes:
         validate_resident_code(code, "resident_codes")
@@ -142,6 +135,25 @@ def check_answer(answer: HistoryAnswer, asked: Sequence[str]) -> None:
     for i, provision in enumerate(answer.provisions):
         if provision.resident_code not in named:
             raise RuleViolation(f"provisions[{i}]", "other_person", "a code not asked about")
+
+
+_TEXT_FIELDS = ("recipient", "affair_id", "affair", "method", "case_reference", "resident_code")
+
+
+def _provision(item: Any, field: str) -> DisclosedProvision:
+    """One provision of an answer, every item of the right kind (a peer's text is printed in
+    a letter: an item that is not text is refused, not shown)."""
+    if not isinstance(item, Mapping):
+        raise RuleViolation(field, "malformed", "not a provision")
+    for name in _TEXT_FIELDS:
+        if not isinstance(item.get(name), str):
+            raise RuleViolation(f"{field}.{name}", "malformed", "missing or not text")
+    try:
+        provision = DisclosedProvision.from_dict(item)
+    except (TypeError, ValueError):
+        raise RuleViolation(f"{field}.provided_on", "date", "not a date") from None
+    validate_resident_code(provision.resident_code, f"{field}.resident_code")
+    return provision
 
 
 def _codes(body: Mapping[str, Any]) -> tuple[str, ...]:
