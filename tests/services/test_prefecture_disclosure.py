@@ -114,7 +114,8 @@ def test_the_prefecture_asks_the_national_center_and_discloses_its_answer(
     assert len(sent) == 1
     assert sent[0].actor == PREFECTURE_NODE
     assert sent[0].object == f"disclosure/13/{answered.reference}"
-    assert json.loads(sent[0].detail)["provisions"] == 3
+    assert json.loads(sent[0].detail) == {"codes": 2, "provisions": 3, "kept_from": "2007-03"}
+    assert world.suzuki not in sent[0].detail  # the audit log carries no codes
 
 
 def test_nothing_of_another_office_or_person_is_asked_or_shown(

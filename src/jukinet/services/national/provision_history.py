@@ -6,7 +6,8 @@ the codes asked about are followed back through the national history (earlier re
 are the same person's), every provision of them within retention is read (database rows and
 batch segments), and a ``provision_history`` goes back to the prefecture through the outbox,
 so the answer is as durable as the question. Each answer is recorded in the national center's
-audit log: who asked, for which request, for which codes, how many provisions left.
+audit log: who asked, for which request (its reference, which the prefecture's request row
+holds), how many codes and provisions left — like every disclosure entry, no code or name.
 """
 
 from __future__ import annotations
@@ -133,10 +134,6 @@ class ProvisionHistoryAnswers:
             actor=envelope.sender,
             action="disclosure.provision_history",
             obj=f"disclosure/{question.office.code}/{question.reference}",
-            detail={
-                "resident_codes": list(codes),
-                "provisions": len(provisions),
-                "kept_from": since,
-            },
+            detail={"codes": len(codes), "provisions": len(provisions), "kept_from": since},
             at=now,
         )
