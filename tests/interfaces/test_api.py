@@ -60,6 +60,7 @@ def seed_one(network: EmbeddedNetwork) -> str:
             "東京都千代田区丸の内1丁目1番",
         )
     ).resident_code
+    assert code is not None  # a birth always draws a code from the pool
     reg.record(
         ItemChange(ChangeReason.MOVE_WITHIN, date(2014, 2, 1), address="東京都千代田区麹町2番"),
         code,

@@ -327,7 +327,9 @@ def seed_resident(network: EmbeddedNetwork) -> str:
     register.designate_codes(draw_resident_codes(random.Random(7), 1))
     day = date(2014, 1, 5)
     entry = NewEntry(ChangeReason.BIRTH, day, "鈴木　一郎", day, Sex.MALE, "東京都千代田区1番")
-    return register.record(entry).resident_code
+    code = register.record(entry).resident_code
+    assert code is not None  # a birth always draws a code from the pool
+    return code
 
 
 def seed_wide_area_request(network: EmbeddedNetwork) -> None:

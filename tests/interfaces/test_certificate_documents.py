@@ -115,6 +115,8 @@ def read_back_inked(pdf: Path, tmp_path: Path) -> str:
     with Image.open(page) as image:
         grey = image.convert("L")
         darkest, lightest = grey.getextrema()
+        # a single-band image: one (min, max) pair, not a pair per band
+        assert not isinstance(darkest, tuple) and not isinstance(lightest, tuple)
         inked = sum(grey.histogram()[:128])
     assert lightest > 200 and darkest < 60  # paper and print
     assert inked > 2_000  # text and table rules, not a blank page

@@ -242,6 +242,7 @@ def test_check_consistency_detects_and_repairs(
 def test_check_consistency_reports_unresolvable(network: EmbeddedNetwork, home: Path) -> None:
     register = network.municipality(SHIBUYA).register(SHIBUYA)
     code = register.record(birth("鈴木　花子")).resident_code
+    assert code is not None  # a birth always draws a code from the pool
     network.drain()
     with write_transaction(network.prefecture.engine) as conn:  # as if never registered
         conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from jukinet.net.bodies import identity_record_body, identity_update_body
 from jukinet.net.envelope import Envelope, new_message_id, seal
 from jukinet.net.messages import PREFECTURE_NODE, MessageType, Role, municipal_node
 from jukinet.net.pki import NetworkPKI, NodeCredentials
-from jukinet.net.transport import AckStatus
+from jukinet.net.transport import Ack, AckStatus
 from jukinet.nodes.node import Node
 from jukinet.nodes.roles import build_prefectural
 from jukinet.store.db import read_transaction
@@ -38,7 +39,7 @@ def prefecture(pki: NetworkPKI, engine: Engine) -> Node:
 
 
 class _NoTransport:
-    def send(self, receiver: str, wires: object) -> list[object]:
+    def send(self, receiver: str, wires: Sequence[bytes]) -> list[Ack]:
         raise AssertionError("the receiver under test sends nothing")
 
 

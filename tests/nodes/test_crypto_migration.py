@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from jukinet.clock import FixedClock
 from jukinet.domain.identity import ChangeReason, Sex
-from jukinet.domain.register import NewEntry
+from jukinet.domain.register import NewEntry, RegisterEntry
 from jukinet.interfaces.cli.pki import still_to_migrate
 from jukinet.net.bodies import identity_record_body, identity_update_body
 from jukinet.net.envelope import Envelope, new_message_id, seal
@@ -53,6 +53,12 @@ def birth(i: int, day: date) -> NewEntry:
     return NewEntry(
         ChangeReason.BIRTH, day, f"移行　{i}", day, Sex.FEMALE, "東京都千代田区千代田1番1号"
     )
+
+
+def code_of(entry: RegisterEntry) -> str:
+    """The resident code of a newly recorded entry (a birth always draws one from the pool)."""
+    assert entry.resident_code is not None
+    return entry.resident_code
 
 
 def count(engine: Engine, table: object) -> int:
@@ -132,12 +138,12 @@ def migrate(
         assert deadline == cutoff and info.algorithm is legacy[0]
 
         register = network.municipality(CHIYODA).register(CHIYODA)
-        codes = [register.record(birth(i, start.date())).resident_code for i in range(2)]
+        codes = [code_of(register.record(birth(i, start.date()))) for i in range(2)]
         network.drain()  # the legacy key's updates flow
 
         # an outage: updates wait in the outbox, sealed under the old key
         network.transport.down.add(PREFECTURE_NODE)
-        codes += [register.record(birth(i, start.date())).resident_code for i in range(2, 5)]
+        codes += [code_of(register.record(birth(i, start.date()))) for i in range(2, 5)]
         network.drain()
         chiyoda = network.municipality(CHIYODA).node
         assert undelivered(chiyoda.engine) == 3
@@ -149,7 +155,7 @@ def migrate(
         for node_id in rekey_also:
             network.rekey(pki.renew_node(node_id, target, clock.now()))
         assert [c.node_id for c, _ in still_to_migrate(pki.certificates(), policy, start)] == []
-        codes += [register.record(birth(i, start.date())).resident_code for i in range(5, 7)]
+        codes += [code_of(register.record(birth(i, start.date()))) for i in range(5, 7)]
         network.transport.down.clear()
         clock.advance(timedelta(minutes=10))  # past the retry backoff
         network.drain()
@@ -162,7 +168,7 @@ def migrate(
 
         # after the cutoff: the new key flows, the old one is refused by name and date
         clock.current = cutoff + timedelta(hours=1)
-        code = register.record(birth(7, start.date())).resident_code
+        code = code_of(register.record(birth(7, start.date())))
         network.drain()
         with read_transaction(network.national.engine) as conn:
             assert get_current(conn, NATIONAL, code) is not None

@@ -17,6 +17,7 @@ from jukinet.domain.register import (
     ForeignResidentItems,
     ItemChange,
     NewEntry,
+    RegisterEntry,
     Removal,
     ResidentKind,
 )
@@ -57,6 +58,12 @@ def birth(name: str = "山田　花子", day: date = date(2014, 3, 1)) -> NewEnt
     return NewEntry(ChangeReason.BIRTH, day, name, day, Sex.FEMALE, "東京都千代田区千代田1番1号")
 
 
+def code_of(entry: RegisterEntry) -> str:
+    """The resident code of a newly recorded entry (a birth always draws one from the pool)."""
+    assert entry.resident_code is not None
+    return entry.resident_code
+
+
 def test_pools_are_allocated_without_overlap(network: EmbeddedNetwork) -> None:
     with read_transaction(network.national.engine) as conn:
         rows = conn.execute(
@@ -69,6 +76,7 @@ def test_pools_are_allocated_without_overlap(network: EmbeddedNetwork) -> None:
 
 def test_a_birth_reaches_prefecture_and_national(network: EmbeddedNetwork) -> None:
     entry = network.municipality(CHIYODA).register(CHIYODA).record(birth())
+    assert entry.resident_code is not None  # a birth always draws a code from the pool
     network.drain()
     with read_transaction(network.prefecture.engine) as conn:
         at_pref = get_current(conn, PREFECTURAL, entry.resident_code, "13")
@@ -81,11 +89,13 @@ def test_a_birth_reaches_prefecture_and_national(network: EmbeddedNetwork) -> No
 def test_every_change_reason_flows_in_order(network: EmbeddedNetwork, clock: FixedClock) -> None:
     register = network.municipality(CHIYODA).register(CHIYODA)
     code = register.record(birth()).resident_code
+    assert code is not None  # a birth always draws a code from the pool
     register.record(
         ItemChange(ChangeReason.MOVE_WITHIN, date(2014, 3, 2), address="東京都千代田区神田1番"),
         code,
     )
     new = register.record(ItemChange(ChangeReason.RESIDENT_CODE_CHANGE, date(2014, 3, 2)), code)
+    assert new.resident_code is not None  # the change draws the new code from the pool
     register.record(Removal(ChangeReason.DEATH, date(2014, 3, 3)), new.resident_code)
     network.drain()
     with read_transaction(network.national.engine) as conn:
@@ -100,6 +110,7 @@ def test_move_between_municipalities_completes_removal(network: EmbeddedNetwork)
     chiyoda = network.municipality(CHIYODA).register(CHIYODA)
     kamakura = network.municipality(KAMAKURA).register(KAMAKURA)
     person = chiyoda.record(birth(name="佐藤　一郎", day=date(2014, 1, 10)))
+    assert person.resident_code is not None  # a birth always draws a code from the pool
     moved_in = kamakura.record(
         NewEntry(
             ChangeReason.MOVE_IN,
@@ -127,7 +138,7 @@ def test_move_between_municipalities_completes_removal(network: EmbeddedNetwork)
 def test_node_down_delays_but_loses_nothing(network: EmbeddedNetwork, clock: FixedClock) -> None:
     register = network.municipality(CHIYODA).register(CHIYODA)
     network.transport.down.add("prefecture")
-    codes = [register.record(birth(name=f"人{i}")).resident_code for i in range(5)]
+    codes = [code_of(register.record(birth(name=f"人{i}"))) for i in range(5)]
     network.drain()
     with read_transaction(network.national.engine) as conn:
         assert all(get_current(conn, NATIONAL, c) is None for c in codes)

@@ -314,6 +314,7 @@ def test_a_crashed_prefecture_loses_nothing_and_applies_nothing_twice(network: N
             entry = register.record(event, code)
             if person is None and register.lg_code == CHIYODA:
                 people.append(entry)
+            assert entry.resident_code is not None  # every scripted person has a code
             latest[entry.resident_code] = entry
             if crash is None:
                 crash = _crash_mid_delivery(network, national_db, prefecture_db)

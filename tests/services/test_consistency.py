@@ -30,7 +30,6 @@ from jukinet.services.consistency import (
     MunicipalityReport,
     TierName,
     check_municipality,
-    digest_of_fingerprints,
     municipal_view,
     prefectural_view,
     repair,
@@ -41,6 +40,7 @@ from jukinet.store.identity_records import (
     PREFECTURAL,
     apply_version,
     digest_of,
+    digest_of_fingerprints,
     record_fingerprint,
 )
 from jukinet.store.register import insert_entry

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from jukinet.domain.audit import AuditEntry
 from jukinet.domain.disclosure import (
     Channel,
     CorrectionItem,
@@ -65,7 +66,7 @@ def desk(engine: Engine, files: Path) -> DisclosureService:
     return DisclosureService(engine, Office("national"), c, NationalProvisionLog(engine, files, c))
 
 
-def _entries(engine: Engine) -> list[audit_store.AuditEntry]:
+def _entries(engine: Engine) -> list[AuditEntry]:
     with read_transaction(engine) as conn:
         return [e for e in audit_store.iter_entries(conn) if e.action.startswith("disclosure.")]
 
@@ -186,7 +187,7 @@ def test_requests_with_defects_are_refused_and_recorded(
     changes: dict[str, object],
     reasons: list[RefusalReason],
 ) -> None:
-    request = desk.intake(form(world.suzuki, **changes), actor=ACTOR)
+    request = desk.intake(form(world.suzuki, SUZUKI, **changes), actor=ACTOR)
     assert (request.state, request.decision) == (RequestState.DECIDED, Decision.REFUSE)
     assert list(request.refusal_reasons) == reasons
     assert request.decided_on == TODAY
@@ -257,7 +258,7 @@ def test_malformed_requests_change_nothing_and_the_refusal_is_recorded(
 ) -> None:
     changes, field, rule = case
     with pytest.raises(RuleViolation) as refused:
-        desk.intake(form(world.suzuki, **changes), actor=ACTOR)
+        desk.intake(form(world.suzuki, SUZUKI, **changes), actor=ACTOR)
     assert (refused.value.field, refused.value.rule) == (field, rule)
     with read_transaction(engine) as conn:
         count = conn.execute(select(func.count()).select_from(disclosure_requests)).scalar_one()

@@ -12,7 +12,7 @@ from jukinet.clock import FixedClock
 from jukinet.domain.codes import draw_resident_codes, make_resident_code
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason, Sex
-from jukinet.domain.register import EntryStatus, ItemChange, NewEntry, Removal
+from jukinet.domain.register import EntryStatus, ItemChange, NewEntry, RegisterEntry, Removal
 from jukinet.services.municipal.register import (
     NEW_HOUSEHOLD,
     MunicipalRegister,
@@ -39,6 +39,12 @@ def birth(**kw: object) -> NewEntry:
     return NewEntry(**base)  # type: ignore[arg-type]
 
 
+def code_of(entry: RegisterEntry) -> str:
+    """The resident code of a newly recorded entry (a birth always draws one from the pool)."""
+    assert entry.resident_code is not None
+    return entry.resident_code
+
+
 @pytest.fixture
 def register(engine: Engine) -> MunicipalRegister:
     reg = MunicipalRegister(engine, LG, CLOCK)
@@ -56,6 +62,7 @@ def table_counts(engine: Engine) -> tuple[int, int]:
 
 def test_birth_draws_a_pool_code_and_writes_history(register: MunicipalRegister) -> None:
     entry = register.record(birth())
+    assert entry.resident_code is not None  # a birth always draws a code from the pool
     with register.engine.connect() as conn:
         assert pool_code_state(conn, entry.resident_code) == PoolState.ISSUED
     [shown] = register.show(entry.resident_code)
@@ -66,6 +73,7 @@ def test_birth_draws_a_pool_code_and_writes_history(register: MunicipalRegister)
 
 def test_every_version_is_kept_in_order(register: MunicipalRegister) -> None:
     code = register.record(birth()).resident_code
+    assert code is not None  # a birth always draws a code from the pool
     register.record(
         ItemChange(ChangeReason.MOVE_WITHIN, date(2013, 5, 1), address="東京都千代田区神田1番"),
         code,
@@ -107,7 +115,9 @@ def test_refused_new_entry_does_not_consume_a_pool_code(register: MunicipalRegis
 
 def test_resident_code_change_retires_the_old_code_for_ever(register: MunicipalRegister) -> None:
     old = register.record(birth()).resident_code
+    assert old is not None  # a birth always draws a code from the pool
     new = register.record(ItemChange(ChangeReason.RESIDENT_CODE_CHANGE, date(2013, 5, 1)), old)
+    assert new.resident_code is not None  # the change draws the new code from the pool
     assert new.resident_code != old
     with register.engine.connect() as conn:
         assert pool_code_state(conn, old) == PoolState.RETIRED
@@ -178,6 +188,7 @@ def test_municipalities_sharing_a_database_are_isolated(
     register: MunicipalRegister, engine: Engine
 ) -> None:
     code = register.record(birth()).resident_code
+    assert code is not None  # a birth always draws a code from the pool
     other = MunicipalRegister(engine, OTHER_LG, CLOCK)
     assert other.show(code) == []
     assert other.search(name="山田") == []
@@ -206,7 +217,7 @@ def test_codes_are_drawn_in_random_order_not_code_order(engine: Engine) -> None:
     reg = MunicipalRegister(engine, LG, CLOCK)
     pool = draw_resident_codes(random.Random(11), 60)
     reg.designate_codes(pool)
-    drawn = [reg.record(birth(name=f"子{i}")).resident_code for i in range(10)]
+    drawn = [code_of(reg.record(birth(name=f"子{i}"))) for i in range(10)]
     assert len(set(drawn)) == 10 and set(drawn) <= set(pool)
     assert drawn != sorted(pool)[:10]
     assert sorted(drawn) != sorted(pool)[:10]

@@ -97,6 +97,7 @@ def test_a_municipality_never_sees_another(engine: Engine) -> None:
     shinjuku = MunicipalRegister(engine, SHINJUKU, CLOCK)
     chiyoda.designate_codes(draw_resident_codes(random.Random(1), 3))
     entry = chiyoda.record(birth())
+    assert entry.resident_code is not None  # a birth always draws a code from the pool
     assert shinjuku.show(entry.resident_code) == []
     assert shinjuku.search(name="山田") == []
     assert [e.resident_code for e in chiyoda.search(name="山田")] == [entry.resident_code]
@@ -289,6 +290,7 @@ def test_services_set_the_tenant_for_rls(pg_engine: Engine, tenant_engine: Engin
     chiyoda = MunicipalRegister(tenant_engine, CHIYODA, CLOCK)
     shinjuku = MunicipalRegister(tenant_engine, SHINJUKU, CLOCK)
     entry = chiyoda.record(birth())
+    assert entry.resident_code is not None  # a birth always draws a code from the pool
     [shown] = chiyoda.show(entry.resident_code)
     assert shown.current == entry
     assert shinjuku.show(entry.resident_code) == []

@@ -80,5 +80,6 @@ def register_one_resident(network: EmbeddedNetwork) -> str:
     day = date(2014, 1, 5)
     entry = NewEntry(ChangeReason.BIRTH, day, "鈴木　一郎", day, Sex.MALE, "東京都千代田区1番")
     code = register.record(entry).resident_code
+    assert code is not None  # a birth always draws a code from the pool
     network.drain()
     return code
