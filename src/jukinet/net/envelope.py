@@ -87,14 +87,30 @@ class OpenedMessage:
     signer: NodeIdentity
 
 
+_PEEKED_TEXT = {"id": 36, "type": 40, "sender": 40, "receiver": 40}
+"""The text fields ``peek`` keeps, each at most as long as a real one (and its column) is."""
+
+
 def peek(wire: bytes) -> dict[str, Any]:
-    """Unverified header fields, only for logging a message that fails verification."""
+    """Unverified header fields, only for logging a message that fails verification: those
+    shaped as a real header's are (text that fits, a sequence number). A forged field of any
+    other shape is left out, so recording the refusal cannot fail on it."""
     try:
         outer = json.loads(wire)
         inner = json.loads(base64.b64decode(outer["payload"]))
-        return {k: inner.get(k) for k in ("id", "type", "sender", "receiver", "seq")}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return {}
+    if not isinstance(inner, dict):
+        return {}
+    header: dict[str, Any] = {
+        k: v
+        for k, longest in _PEEKED_TEXT.items()
+        if isinstance(v := inner.get(k), str) and len(v) <= longest and "\x00" not in v
+    }
+    seq = inner.get("seq")
+    if type(seq) is int and 0 <= seq < 2**63:  # an int, not a bool; fits BIGINT
+        header["seq"] = seq
+    return header
 
 
 def open_message(trust: TrustStore, wire: bytes, at: datetime) -> OpenedMessage:

@@ -75,7 +75,8 @@ OrganisationOf = Callable[[Request], str]
 
 
 def _target(request: Request) -> str:
-    return f"{request.method} {request.url.path}"
+    # recorded before the path is validated: a NUL (%00) stays escaped, PostgreSQL stores none
+    return f"{request.method} {request.url.path.replace(chr(0), '%00')}"
 
 
 def require_role(*roles: Role) -> Callable[..., Operator]:

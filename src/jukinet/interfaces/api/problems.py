@@ -139,6 +139,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            # FastAPI's 400 for a JSON body that is not UTF-8: invalid JSON like any other
+            # (422 json_invalid, the byte it fails at as the field, as FastAPI gives it)
+            return problem_response(
+                422,
+                "Invalid request",
+                request=request,
+                kind="invalid_request",
+                detail=f"JSON decode error: {cause.reason}",
+                field=str(cause.start),
+                rule="json_invalid",
+            )
         return problem_response(
             exc.status_code, str(exc.detail), request=request, kind=f"http_{exc.status_code}"
         )

@@ -1,13 +1,59 @@
-"""Response models: what the terminals' API shows of a register entry."""
+"""Response models: what the terminals' API shows of a register entry; and what every request
+is held to before a route sees it (``RequestBody``, ``Text``, ``ID_MAX``)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from jukinet.domain.eras import format_era_date
 from jukinet.domain.register import RegisterEntry
+
+ID_MAX = 2**63 - 1
+"""The largest id the databases hold (BIGINT; SQLite's INTEGER): a number in a path or query
+beyond it names nothing and would fail in the driver, so routes refuse it (422) as ``ge=1``
+refuses 0."""
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
+def _nul_character() -> PydanticCustomError:
+    return PydanticCustomError("nul_character", "a NUL character (U+0000) is not text")
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise _nul_character()
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A text path or query parameter: any string but one holding a NUL character (see
+``RequestBody``)."""
+
+
+class RequestBody(BaseModel):
+    """A request body. No text in it may hold a NUL character: no name, address, reference or
+    key has one, PostgreSQL cannot store one (SQLite would), so it is refused as invalid input
+    (422 ``nul_character`` naming the field) on both databases alike."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_character(cls, value: object) -> object:
+        if _holds_nul(value):
+            raise _nul_character()
+        return value
 
 
 class EntryOut(BaseModel):

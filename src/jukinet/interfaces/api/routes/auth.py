@@ -23,6 +23,7 @@ from jukinet.interfaces.api.auth_deps import (
     require_role,
 )
 from jukinet.interfaces.api.problems import problem_responses, refusal_response
+from jukinet.interfaces.api.schemas import RequestBody, Text
 from jukinet.services.operators import IssuedSession, Operator
 
 router = APIRouter(tags=["operators"])
@@ -65,15 +66,15 @@ class OperatorListItem(OperatorOut):
     authenticators: int
 
 
-class LoginStart(BaseModel):
+class LoginStart(RequestBody):
     login: str = Field(min_length=1, max_length=64)
 
 
-class EnrolStart(BaseModel):
+class EnrolStart(RequestBody):
     token: str = Field(min_length=1, max_length=128)
 
 
-class AdminEnrolStart(BaseModel):
+class AdminEnrolStart(RequestBody):
     login: str = Field(min_length=1, max_length=64)
 
 
@@ -82,12 +83,12 @@ class CeremonyOut(BaseModel):
     public_key: dict[str, object]  # options for navigator.credentials.create / get
 
 
-class CeremonyFinish(BaseModel):
+class CeremonyFinish(RequestBody):
     ceremony_id: str = Field(min_length=1, max_length=64)
     credential: dict[str, object]
 
 
-class LegacyLogin(BaseModel):
+class LegacyLogin(RequestBody):
     card_number: str = Field(min_length=1, max_length=32)
     password: str = Field(min_length=1, max_length=256)
 
@@ -236,7 +237,7 @@ def list_operators(admin: Administrator, service: OperatorServiceDep) -> list[Op
     responses=_AUTH_ERRORS,
 )
 def issue_enrolment_token(
-    request: Request, login: str, admin: Administrator, service: OperatorServiceDep
+    request: Request, login: Text, admin: Administrator, service: OperatorServiceDep
 ) -> EnrolmentTokenOut | JSONResponse:
     """A one-time token for the operator to enrol an authenticator (valid 24 hours)."""
     try:
@@ -251,7 +252,7 @@ def issue_enrolment_token(
     responses=_AUTH_ERRORS,
 )
 def admin_enrol_options(
-    request: Request, login: str, admin: Administrator, service: OperatorServiceDep
+    request: Request, login: Text, admin: Administrator, service: OperatorServiceDep
 ) -> CeremonyOut | JSONResponse:
     """Enrol an authenticator for ``login`` at the administrator's terminal; finish with
     ``POST /auth/webauthn/register``."""

@@ -23,6 +23,7 @@ from jukinet.domain.operators import Action
 from jukinet.interfaces.api.auth_deps import municipality_in_path, require_permission
 from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
+from jukinet.interfaces.api.schemas import RequestBody, Text
 from jukinet.services.municipal.card_move import CardMoveStatus
 from jukinet.services.operators import Operator
 from jukinet.store.cards import CardMoveOut as StoredMoveOut
@@ -47,14 +48,14 @@ def _actor(operator: Operator) -> str:
 # --- schemas --------------------------------------------------------------------------------
 
 
-class CardIssueIn(BaseModel):
+class CardIssueIn(RequestBody):
     resident_code: str = Field(pattern=r"^\d{11}$")
     card_type: CardType
     pin: str = Field(max_length=16, description="4 digits; stored only as a slow salted hash")
     photo_ref: str | None = Field(default=None, max_length=400, description="type B only")
 
 
-class IdentityCheckIn(BaseModel):
+class IdentityCheckIn(RequestBody):
     identity_document: str = Field(
         max_length=200, description="the photo ID (or other document) the holder showed"
     )
@@ -64,7 +65,7 @@ class PinResetIn(IdentityCheckIn):
     pin: str = Field(max_length=16)
 
 
-class CardReturnIn(BaseModel):
+class CardReturnIn(RequestBody):
     reason: Literal["returned", "lost"] = "returned"
 
 
@@ -118,7 +119,7 @@ class CardDetailOut(BaseModel):
     events: list[CardEventOut]
 
 
-class SpecialMoveOutIn(BaseModel):
+class SpecialMoveOutIn(RequestBody):
     resident_code: str = Field(pattern=r"^\d{11}$", description="the card holder")
     card_number: str = Field(pattern=r"^\d{16}$")
     destination_lg_code: str = Field(pattern=r"^\d{6}$")
@@ -152,7 +153,7 @@ class SpecialMoveOutOut(BaseModel):
         )
 
 
-class CardMoveInIn(BaseModel):
+class CardMoveInIn(RequestBody):
     former_lg_code: str = Field(pattern=r"^\d{6}$")
     card_number: str = Field(max_length=40)
     pin: str = Field(max_length=16, description="sent on only as its hash")
@@ -369,7 +370,7 @@ def list_card_move_ins(
 def card_move_in_status(
     services: ServicesDep,
     lg_code: LgCode,
-    request_id: Annotated[str, Path(max_length=40)],
+    request_id: Annotated[Text, Path(max_length=40)],
     _operator: Reader,
 ) -> CardMoveInOut:
     """Where a card-based move-in stands: pending (and why), completed, or refused (and why)."""

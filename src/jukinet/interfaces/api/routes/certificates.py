@@ -24,6 +24,7 @@ from jukinet.domain.operators import Action
 from jukinet.interfaces.api.auth_deps import municipality_in_path, require_permission
 from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_response, problem_responses
+from jukinet.interfaces.api.schemas import ID_MAX, RequestBody
 from jukinet.interfaces.documents.certificates import certificate_pdf, document_of
 from jukinet.services.municipal.certificates import RequestView
 from jukinet.services.operators import Operator
@@ -38,11 +39,13 @@ router = APIRouter(
 )
 
 LgCode = Annotated[str, Path(pattern=r"^\d{6}$", description="issuing municipality (lg code)")]
-Number = Annotated[int, Path(ge=1, description="the request's number at this municipality")]
+Number = Annotated[
+    int, Path(ge=1, le=ID_MAX, description="the request's number at this municipality")
+]
 Code = Annotated[str, Field(pattern=r"^\d{11}$")]
 
 
-class WideAreaRequestIn(BaseModel):
+class WideAreaRequestIn(RequestBody):
     home_lg_code: str = Field(pattern=r"^\d{6}$", description="the person's home municipality")
     requester_resident_code: Code
     requester_name: str = Field(min_length=1, max_length=200, description="as on the photo ID")

@@ -42,6 +42,7 @@ from jukinet.domain.operators import Action
 from jukinet.interfaces.api.auth_deps import require_permission
 from jukinet.interfaces.api.deps import AppServices, ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
+from jukinet.interfaces.api.schemas import ID_MAX, RequestBody
 from jukinet.services.disclosure import (
     Correction,
     DisclosureService,
@@ -59,8 +60,8 @@ OfficePath = Annotated[
         description="national, or a 2-digit prefecture code",
     ),
 ]
-RequestId = Annotated[int, Path(ge=1, description="the request's number at this office")]
-CorrectionId = Annotated[int, Path(ge=1, description="the correction request's number")]
+RequestId = Annotated[int, Path(ge=1, le=ID_MAX, description="the request's number at this office")]
+CorrectionId = Annotated[int, Path(ge=1, le=ID_MAX, description="the correction request's number")]
 
 
 def office_in_path(request: Request) -> str:
@@ -85,7 +86,7 @@ PDF: dict[int | str, dict[str, Any]] = {
 # --- bodies ---------------------------------------------------------------------------------
 
 
-class IntakeIn(BaseModel):
+class IntakeIn(RequestBody):
     received_on: date = Field(description="the day the request arrived (mail) or was made")
     request_method: Channel
     delivery_method: Channel = Field(description="how the requester will receive the answer")
@@ -99,14 +100,14 @@ class IntakeIn(BaseModel):
     evidence: list[EvidenceKind] = Field(default_factory=list, max_length=12)
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(RequestBody):
     decision: Decision
     refusal_reasons: list[RefusalReason] = Field(default_factory=list, max_length=8)
     note: str | None = Field(default=None, max_length=2000)
     decided_on: date | None = Field(default=None, description="default: today (Japan)")
 
 
-class ExtensionIn(BaseModel):
+class ExtensionIn(RequestBody):
     until: date = Field(description="the new deadline for the decision")
     reason: str = Field(max_length=2000, description="why the decision cannot be made in time")
     notified_on: date | None = Field(
@@ -120,17 +121,17 @@ class ExtensionOut(BaseModel):
     notified_on: date
 
 
-class DeliveryIn(BaseModel):
+class DeliveryIn(RequestBody):
     delivered_on: date | None = Field(default=None, description="default: today (Japan)")
 
 
-class CorrectionIn(BaseModel):
+class CorrectionIn(RequestBody):
     item: CorrectionItem
     claimed: str = Field(max_length=2000, description="what the item should read")
     requested_on: date | None = None
 
 
-class AnswerIn(BaseModel):
+class AnswerIn(RequestBody):
     outcome: CorrectionOutcome
     findings: str = Field(max_length=4000, description="what the investigation found")
     answered_on: date | None = None

@@ -41,6 +41,7 @@ from jukinet.interfaces.api.recipient_auth import (
     auth_service,
     credentials_of,
 )
+from jukinet.interfaces.api.schemas import RequestBody
 from jukinet.services.national.immediate import ImmediateCall, ImmediateProvision
 
 router = APIRouter(prefix="/provision", tags=["provision to recipients"])
@@ -58,7 +59,7 @@ _STATUS = {
 }
 
 
-class ImmediateRequest(BaseModel):
+class ImmediateRequest(RequestBody):
     affair_id: str = Field(max_length=40, description="the affair of the annex table")
     case_reference: str = Field(max_length=200, description="the recipient's case reference")
     resident_code: str | None = Field(default=None, pattern=r"^\d{11}$")

@@ -33,6 +33,7 @@ from jukinet.interfaces.api.recipient_auth import (
     confirm_body,
 )
 from jukinet.interfaces.api.routes.provision import refused
+from jukinet.interfaces.api.schemas import Text
 from jukinet.services.national.batch.request_file import RequestFormat
 from jukinet.services.national.batch.service import BatchProvisionService, StagedFile
 from jukinet.store.provision_jobs import ProvisionJob
@@ -118,7 +119,7 @@ async def _receive(request: Request, target: Path) -> StagedFile:
 async def submit_batch(
     request: Request,
     services: ServicesDep,
-    affair_id: Annotated[str, Query(max_length=40, description="the affair of the annex")],
+    affair_id: Annotated[Text, Query(max_length=40, description="the affair of the annex")],
     recipient: StreamingRecipientDep,
     content_type: Annotated[str, Header()] = "text/csv",
 ) -> Any:
@@ -186,7 +187,7 @@ def _own_job(
 def batch_job(
     request: Request,
     services: ServicesDep,
-    job_id: str,
+    job_id: Text,
     recipient: RecipientDep,
 ) -> Any:
     try:
@@ -207,7 +208,7 @@ def batch_job(
 def batch_result(
     request: Request,
     services: ServicesDep,
-    job_id: str,
+    job_id: Text,
     recipient: RecipientDep,
 ) -> Any:
     try:

@@ -19,7 +19,7 @@ from jukinet.domain.operators import Action
 from jukinet.interfaces.api.auth_deps import municipality_in_path, require_permission
 from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_responses
-from jukinet.interfaces.api.schemas import EntryOut, EntryWithHistoryOut, VersionOut
+from jukinet.interfaces.api.schemas import EntryOut, EntryWithHistoryOut, Text, VersionOut
 
 router = APIRouter(
     prefix="/municipalities/{lg_code}/residents",
@@ -37,9 +37,9 @@ ResidentCode = Annotated[str, Path(pattern=r"^\d{11}$", description="11-digit re
 def search_residents(
     services: ServicesDep,
     lg_code: LgCode,
-    name: Annotated[str | None, Query(max_length=200)] = None,
+    name: Annotated[Text | None, Query(max_length=200)] = None,
     birth_date: date | None = None,
-    address: Annotated[str | None, Query(max_length=400)] = None,
+    address: Annotated[Text | None, Query(max_length=400)] = None,
     include_removed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[EntryOut]:

@@ -23,6 +23,7 @@ from jukinet.domain.errors import RuleViolation
 from jukinet.interfaces.api.deps import ServicesDep
 from jukinet.interfaces.api.problems import problem_response, problem_responses
 from jukinet.interfaces.api.recipient_auth import RecipientDep
+from jukinet.interfaces.api.schemas import ID_MAX
 from jukinet.services.national.revocation_feed import MAX_PAGE, FeedPage, RevocationFeed
 
 router = APIRouter(tags=["certificate revocation feed"])
@@ -72,7 +73,9 @@ def revocation_feed(
     request: Request,
     services: ServicesDep,
     recipient: RecipientDep,
-    after: Annotated[int, Query(ge=0, description="the last cursor read (0: from the start)")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=ID_MAX, description="the last cursor read (0: from the start)")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> Any:
     assert services.national_engine is not None  # the recipient dependency checked it
