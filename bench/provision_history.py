@@ -26,6 +26,9 @@ People are drawn from ``--population`` possible codes (default 127 million, scal
    (DuckDB over every segment file with a filter that statistics cannot prune, PostgreSQL
    with index scans disabled). The scan's results must equal ``entries_for``'s.
 
+``--years 7`` spreads ``--entries`` over the whole retention (Aug 2006 – Jul 2013, 84 months):
+a person's look-up then reads a compacted file per month — the cost the 7-year retention adds.
+
 Sizes on disk per 100 million entries: the job files, the compacted files, and the database
 rows (heap, indexes, TOAST of every partition). Everything is deleted at the end.
 
@@ -67,7 +70,16 @@ from jukinet.store.db import write_transaction
 YEAR = 540_000_000
 POPULATION = 127_000_000
 PENSIONERS = 40_000_000
-MONTHS = [f"{2012 + (7 + i) // 12}-{(7 + i) % 12 + 1:02d}" for i in range(12)]  # 2012-08..
+RETENTION_YEARS = 7
+
+
+def months_of(years: int) -> list[str]:
+    """The ``years`` × 12 months ending with July 2013 (one year: Aug 2012 – Jul 2013)."""
+    first = 2013 - years
+    return [f"{first + (7 + i) // 12}-{(7 + i) % 12 + 1:02d}" for i in range(12 * years)]
+
+
+MONTHS = months_of(1)
 CLOCK = FixedClock(datetime(2013, 7, 31, 3, 0, tzinfo=UTC))  # 12:00 on 31 July in Japan
 PENSION = ("日本年金機構", "NENKIN-2")
 OTHERS = [
@@ -108,14 +120,15 @@ class Plan:
     entries: int
     immediate_share: float
     population: int
+    months: list[str] = field(default_factory=lambda: MONTHS)
     pensioners: int = field(init=False)
     per_month: int = field(init=False)
     immediate: int = field(init=False)
     others: int = field(init=False)
 
     def __post_init__(self) -> None:
-        scale = self.entries / YEAR
-        self.per_month = self.entries // 12
+        self.per_month = self.entries // len(self.months)
+        scale = self.per_month / (YEAR // 12)  # of a month at the 2013 rate
         self.immediate = round(self.per_month * self.immediate_share)
         self.pensioners = round(PENSIONERS * scale)
         self.others = self.per_month - self.immediate - self.pensioners
@@ -153,7 +166,7 @@ class Job:
 def jobs_of(plan: Plan) -> list[Job]:
     """Each month's batch jobs: the pension check in 1-20 files, three other recipients."""
     jobs = []
-    for index, month in enumerate(MONTHS):
+    for index, month in enumerate(plan.months):
         year, mon = (int(p) for p in month.split("-"))
         split = SPLITS[index % len(SPLITS)]
         bounds = [plan.pensioners * k // split for k in range(split + 1)]
@@ -237,10 +250,10 @@ def duckdb_for(args: argparse.Namespace, home: Path) -> duckdb.DuckDBPyConnectio
 def insert_rows(engine: sa.Engine, plan: Plan, generated: Generated) -> None:
     """Each month's immediate provision as rows, generated on the server."""
     with write_transaction(engine) as conn:
-        store.create_partitions(conn, MONTHS)
+        store.create_partitions(conn, plan.months)
     started = time.perf_counter()
     recipients = "ARRAY[" + ", ".join(f"'{r}'" for r in IMMEDIATE) + "]"
-    for index, month in enumerate(MONTHS):
+    for index, month in enumerate(plan.months):
         start = store.month_start(month)
         seconds = int((store.month_start(store.next_month(month)) - start).total_seconds())
         with write_transaction(engine) as conn:
@@ -410,7 +423,8 @@ def run(args: argparse.Namespace) -> str:
     plan = Plan(
         args.entries,
         args.immediate_share,
-        args.population or round(POPULATION * args.entries / YEAR),
+        args.population or round(POPULATION * args.entries / args.years / YEAR),
+        months_of(args.years),
     )
     home = Path(tempfile.mkdtemp(prefix="jukinet-bench-history-", dir=args.workdir))
     files = home / "national"
@@ -443,20 +457,30 @@ def section(args: argparse.Namespace, r: Results) -> str:
     goal = "met" if p99 < 100 else "missed"
     scaled = (
         ""
-        if total >= YEAR
-        else f" **Scaled run** ({total / YEAR:.1%} of a year's 540 million entries)."
+        if total >= YEAR * args.years
+        else f" **Scaled run** ({total / YEAR / args.years:.1%} of the 2013 rate: "
+        f"{YEAR * args.years / 1e9:,.2f} billion entries in {args.years} year(s))."
     )
+    span = (
+        "a year (Aug 2012 – Jul 2013)"
+        if args.years == 1
+        else f"{args.years} years, the whole retention (Aug {2013 - args.years} – Jul 2013)"
+    )
+    months = len(plan.months)
     late = sum(j.entries for j in r.jobs[-LATE_JOBS:])
     return "\n".join(
         [
-            f"## Provision history: one person among {total:,} log entries",
+            f"## Provision history: one person among {total:,} log entries"
+            + ("" if args.years == 1 else f" over {args.years} years"),
             "",
-            f"`bench/run provision_history --entries {args.entries}` — a year (Aug 2012 – Jul "
-            f"2013) on PostgreSQL migrated to head: {g.segment_entries:,} entries in "
+            f"`bench/run provision_history --entries {args.entries}"
+            + ("" if args.years == 1 else f" --years {args.years}")
+            + f"` — {span} on PostgreSQL migrated to head: {g.segment_entries:,} entries in "
             f"{g.files:,} batch jobs' segment files (each month the pension check of "
             f"{plan.pensioners:,} pensioners in 1–20 files, and three other recipients' jobs; "
             f"rows sorted by code, row groups of {SEGMENT_ROW_GROUP_ROWS:,}) and {g.rows:,} "
-            f"immediate-provision rows ({args.immediate_share:.0%}) in 12 month partitions; "
+            f"immediate-provision rows ({args.immediate_share:.0%}) in {months} month "
+            "partitions; "
             f"{plan.population:,} possible people. The clock stands on 31 July 2013. The "
             f"national node's compaction then rewrites each month as files of "
             f"~{COMPACT_FILE_ROWS:,} consecutive codes (July too: it has 8 job files or more); "
@@ -475,8 +499,12 @@ def section(args: argparse.Namespace, r: Results) -> str:
             f"over all {r.live:,} files with a filter statistics cannot prune, PostgreSQL "
             f"without its indexes) | {scan:,.1f} s a person (×{scan * ms / p50:,.0f} the "
             f"look-up's p50); same entries found |",
-            f"| `entries_for` of people not in the log ({len(absent):,}) | p50 "
-            f"{pct(absent, 0.5) * ms:.1f} ms, p99 {pct(absent, 0.99) * ms:.1f} ms |",
+            f"| `entries_for` of people not in the log ({len(absent):,}) | "
+            + (
+                f"p50 {pct(absent, 0.5) * ms:.1f} ms, p99 {pct(absent, 0.99) * ms:.1f} ms |"
+                if absent
+                else "none drawn: everyone drawn was in the log |"
+            ),
             f"| first look-up of a process (footers read) | {m['first_after_s'] * ms:,.0f} ms |",
             f"| before compaction: `entries_for` over the {g.files - LATE_JOBS:,} job files "
             f"({len(r.raw_times):,} people) | p50 {pct(r.raw_times, 0.5) * ms:,.0f} ms, p99 "
@@ -484,7 +512,7 @@ def section(args: argparse.Namespace, r: Results) -> str:
             f"| before compaction: the former look-up (DuckDB over every file, footers "
             f"included; {len(r.former)} people) | {statistics.mean(r.former):,.1f} s a "
             "person |",
-            f"| compaction of the 12 months ({r.compactions} compactions, {r.produced:,} "
+            f"| compaction of the {months} months ({r.compactions} compactions, {r.produced:,} "
             f"files) | {m['compact_s'] / 60:,.1f} min ({r.compacted_entries / m['compact_s']:,.0f} "
             "entries/s; every replaced file's digest checked first) |",
             f"| generation: segments (DuckDB sort + COPY) | {g.segments_s / 60:,.1f} min "
@@ -504,8 +532,8 @@ def section(args: argparse.Namespace, r: Results) -> str:
             f"**{sizes['total'] / g.rows * per100m / gib:,.2f} GiB** "
             f"({sizes['total'] / g.rows:.0f} B/row) |",
             "",
-            f"On disk for this year: {r.compacted_bytes / gib:,.1f} GiB of Parquet once "
-            f"compacted ({r.raw_bytes / gib:,.1f} GiB as the jobs wrote it) and "
+            f"On disk for these {months} months: {r.compacted_bytes / gib:,.1f} GiB of Parquet "
+            f"once compacted ({r.raw_bytes / gib:,.1f} GiB as the jobs wrote it) and "
             f"{sizes['total'] / gib:,.1f} GiB of rows.",
         ]
     )
@@ -513,7 +541,15 @@ def section(args: argparse.Namespace, r: Results) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--entries", type=int, default=YEAR)
+    parser.add_argument("--entries", type=int, default=YEAR, help="in all, over --years")
+    parser.add_argument(
+        "--years",
+        type=int,
+        default=1,
+        choices=range(1, RETENTION_YEARS + 1),
+        help="months of log ending July 2013 (7: the whole retention; a look-up reads a file "
+        "per month)",
+    )
     parser.add_argument("--immediate-share", type=float, default=0.04)
     parser.add_argument("--population", type=int, default=0, help="default: 127M × entries/540M")
     parser.add_argument("--people", type=int, default=1000)
@@ -529,7 +565,9 @@ def main() -> None:
     text = run(args)
     print(text)
     if not args.no_write:
-        write_section("provision_history", text)
+        write_section(
+            "provision_history" if args.years == 1 else f"provision_history_{args.years}y", text
+        )
 
 
 if __name__ == "__main__":
