@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from math import nan
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,13 @@ def test_expired_certificate_is_refused(prefecture: Node, pki: NetworkPKI) -> No
     )
     [ack] = prefecture.receiver.receive([seal(old, update(old, 1, lg_code="131130"))])
     assert ack.status is AckStatus.REFUSED and "expired" in (ack.reason or "")
+
+
+def test_a_body_that_is_not_json_cannot_be_sealed() -> None:
+    """NaN is not JSON: sealed, it would be refused at every retry and block its channel, so
+    the sender's own transaction fails instead."""
+    envelope = Envelope(
+        new_message_id(), MessageType.HEARTBEAT, "national", "prefecture", 0, NOW, {"x": nan}
+    )
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        envelope.payload()

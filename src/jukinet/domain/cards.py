@@ -47,7 +47,7 @@ CARD_MOVE_DAYS_AFTER_DECLARED_DATE = 30
 CARD_MOVE_DAYS_AFTER_MOVE = 14
 
 _PIN = re.compile(r"^[0-9]{4}$")
-_CARD_NUMBER = re.compile(r"^[0-9]{16}$")
+_CARD_NUMBER = re.compile(r"[0-9]{16}")  # fullmatch: "$" would let a trailing newline through
 
 
 class CardType(StrEnum):
@@ -129,7 +129,7 @@ class ResidentCard:
 
 
 def validate_card_number(value: str, field: str = "card_number") -> str:
-    if not _CARD_NUMBER.match(value):
+    if not _CARD_NUMBER.fullmatch(value):
         raise RuleViolation(field, "card_number_format", "a card number is 16 digits")
     return value
 
@@ -436,9 +436,11 @@ def check_card_move_deadline(
     declared_move_date: date | None, moved_on: date, filed_on: date
 ) -> None:
     """Refuse a card-based move-in filed after its deadline (``declared_move_date`` is known
-    only to the former municipality; ``None`` checks the 14-day rule alone)."""
-    by_move = moved_on + timedelta(days=CARD_MOVE_DAYS_AFTER_MOVE)
-    if filed_on > by_move:
+    only to the former municipality; ``None`` checks the 14-day rule alone). Days are
+    counted between the dates: a deadline after the last day there is (a move on 9999-12-31,
+    as a message may say) is never passed, not an overflow."""
+    if (filed_on - moved_on).days > CARD_MOVE_DAYS_AFTER_MOVE:
+        by_move = moved_on + timedelta(days=CARD_MOVE_DAYS_AFTER_MOVE)
         raise RuleViolation(
             "move_date",
             "deadline_passed",
@@ -448,8 +450,8 @@ def check_card_move_deadline(
         )
     if declared_move_date is None:
         return
-    by_declared = declared_move_date + timedelta(days=CARD_MOVE_DAYS_AFTER_DECLARED_DATE)
-    if filed_on > by_declared:
+    if (filed_on - declared_move_date).days > CARD_MOVE_DAYS_AFTER_DECLARED_DATE:
+        by_declared = declared_move_date + timedelta(days=CARD_MOVE_DAYS_AFTER_DECLARED_DATE)
         raise RuleViolation(
             "move_date",
             "deadline_passed",

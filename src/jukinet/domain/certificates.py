@@ -38,6 +38,7 @@ from jukinet.domain.register import (
     RegisterEntry,
     ResidentKind,
 )
+from jukinet.domain.storable import storable_text
 
 MAX_PERSONS = 10
 """Persons on one copy: a household rarely has more; a longer list is a mistake."""
@@ -371,6 +372,19 @@ def parse_person(body: dict[str, Any]) -> CertificatePerson:
     )
 
 
+def parse_persons(items: list[Any]) -> list[CertificatePerson]:
+    """The persons of a ``certificate_items`` body; a refusal names ``persons[i].<item>``."""
+    persons = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise RuleViolation(f"persons[{i}]", "type", "a person's items are an object")
+        try:
+            persons.append(parse_person(item))
+        except RuleViolation as exc:
+            raise RuleViolation(f"persons[{i}].{exc.field}", exc.rule, exc.message) from exc
+    return persons
+
+
 def _required_date(body: dict[str, Any], field: str) -> date:
     value = _body_date(body, field, required=True)
     assert value is not None
@@ -398,6 +412,7 @@ def parse_request_body(body: dict[str, Any], home_lg_code: str) -> tuple[str, Wi
     request_id = body.get("request_id")
     if not isinstance(request_id, str) or not 1 <= len(request_id) <= 36:
         raise RuleViolation("request_id", "type", "a request id of 1..36 characters")
+    storable_text(request_id, "request_id")
     requester = body.get("requester")
     if not isinstance(requester, dict):
         raise RuleViolation("requester", "required", "the requester is named")
@@ -407,13 +422,17 @@ def parse_request_body(body: dict[str, Any], home_lg_code: str) -> tuple[str, Wi
     flags = (body.get("include_household"), body.get("include_resident_code"))
     if not all(isinstance(f, bool) for f in flags):
         raise RuleViolation("include_household", "type", "the options are true or false")
-    request = WideAreaRequest(
-        home_lg_code=home_lg_code,
-        requester=Requester(
-            validate_resident_code(str(requester.get("resident_code")), "requester.resident_code"),
+    try:
+        who = Requester(
+            validate_resident_code(str(requester.get("resident_code"))),
             str(_body_text(requester, "name", required=True)),
             _required_date(requester, "birth_date"),
-        ),
+        )
+    except RuleViolation as exc:
+        raise RuleViolation(f"requester.{exc.field}", exc.rule, exc.message) from exc
+    request = WideAreaRequest(
+        home_lg_code=home_lg_code,
+        requester=who,
         subject_codes=tuple(
             validate_resident_code(str(c), f"subject_codes[{i}]") for i, c in enumerate(subjects)
         ),

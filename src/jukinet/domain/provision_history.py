@@ -150,7 +150,7 @@ def _provision(item: Any, field: str) -> DisclosedProvision:
             raise RuleViolation(f"{field}.{name}", "malformed", "missing or not text")
     try:
         provision = DisclosedProvision.from_dict(item)
-    except (TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         raise RuleViolation(f"{field}.provided_on", "date", "not a date") from None
     validate_resident_code(provision.resident_code, f"{field}.resident_code")
     return provision

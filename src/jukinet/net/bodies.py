@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from jukinet.domain.codes import validate_lg_code, validate_resident_code
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex
+from jukinet.domain.storable import storable_int, storable_text
+from jukinet.net.messages import Role
 
 E = TypeVar("E", ChangeReason, Sex)
 
@@ -69,7 +71,7 @@ def _text(body: dict[str, Any], field: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise RuleViolation(field, "type", "must be non-empty text")
-    return value
+    return storable_text(value, field)
 
 
 def body_date(body: dict[str, Any], field: str) -> date:
@@ -105,7 +107,7 @@ def parse_identity_record(body: dict[str, Any]) -> tuple[IdentityRecord, str | N
         raise RuleViolation("birth_date", "after_change_date", "born after the change")
     previous = body.get("previous_resident_code")
     if previous is not None:
-        validate_resident_code(str(previous), "previous_resident_code")
+        previous = validate_resident_code(previous, "previous_resident_code")
         if record.change_reason is not ChangeReason.RESIDENT_CODE_CHANGE:
             raise RuleViolation(
                 "previous_resident_code", "only_for_code_change", "set only on a code change"
@@ -119,8 +121,7 @@ def origin_of(body: dict[str, Any]) -> tuple[str, int]:
     if not isinstance(origin, dict):
         raise RuleViolation("origin", "required", "a forwarded update names its origin")
     node, seq = origin.get("node"), origin.get("seq")
-    if not isinstance(node, str) or not node.startswith("municipality/"):
+    if not isinstance(node, str) or not node.startswith(f"{Role.MUNICIPALITY.value}/"):
         raise RuleViolation("origin.node", "type", "must name a municipal node")
-    if not isinstance(seq, int) or seq < 1:
-        raise RuleViolation("origin.seq", "type", "must be a positive sequence number")
-    return node, seq
+    validate_lg_code(node.partition("/")[2], "origin.node")  # and fit the column it is kept in
+    return node, storable_int(seq, "origin.seq", low=1)

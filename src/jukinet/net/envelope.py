@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from jukinet.domain.storable import BIGINT_MAX
 from jukinet.net.pki import NodeCredentials, NodeIdentity, TrustStore, fingerprint
 
 
@@ -43,7 +44,9 @@ class Envelope:
     body: dict[str, Any]
 
     def payload(self) -> bytes:
-        """Canonical bytes (sorted keys, no spaces, UTF-8) — what is signed and sent."""
+        """Canonical bytes (sorted keys, no spaces, UTF-8) — what is signed and sent. No NaN
+        or infinity: they are not JSON, and a receiver would refuse the message on every
+        retry, blocking its channel."""
         return json.dumps(
             {
                 "id": self.id,
@@ -57,6 +60,7 @@ class Envelope:
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
+            allow_nan=False,
         ).encode()
 
 
@@ -108,7 +112,7 @@ def peek(wire: bytes) -> dict[str, Any]:
         if isinstance(v := inner.get(k), str) and len(v) <= longest and "\x00" not in v
     }
     seq = inner.get("seq")
-    if type(seq) is int and 0 <= seq < 2**63:  # an int, not a bool; fits BIGINT
+    if type(seq) is int and 0 <= seq <= BIGINT_MAX:  # an int, not a bool; fits the column
         header["seq"] = seq
     return header
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,10 @@ __all__ = [
     "open_policy",
     "sign_policy",
 ]
+
+
+_PURPOSE = re.compile(r"[a-z][a-z0-9-]{0,35}")
+"""An issuing CA's purpose (``nodes``, ``recipients``), short enough for ``crl:<purpose>``."""
 
 
 class PolicyError(SignatureError):
@@ -253,7 +258,7 @@ def open_policy(trust: TrustStore, document: bytes, at: datetime) -> CryptoPolic
         cert = base64.b64decode(outer["cert"], validate=True)
         signature = base64.b64decode(outer["sig"], validate=True)
         algorithm = str(outer["alg"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # nested past the parser
         raise RuleViolation("policy", "malformed", f"malformed policy document: {exc}") from None
     signer = trust.verify_message(cert, algorithm, payload, signature, at)
     if signer.role != "national":
@@ -326,9 +331,12 @@ class NetworkDocuments:
         body = opened.envelope.body
         try:
             der = base64.b64decode(body["crl"], validate=True)
-            purpose = str(body["purpose"])
         except (ValueError, KeyError, TypeError) as exc:
             raise RuleViolation("crl", "malformed", f"malformed crl_update: {exc}") from None
+        purpose = body.get("purpose")
+        if not isinstance(purpose, str) or not _PURPOSE.fullmatch(purpose):
+            # it names the document kept (``crl:<purpose>``), so it must fit the column
+            raise RuleViolation("purpose", "malformed", "the purpose of an issuing CA")
         self.accept_crl(conn, der, purpose, now)
 
     def on_policy_update(self, conn: Connection, opened: OpenedMessage, now: datetime) -> None:

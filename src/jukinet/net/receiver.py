@@ -100,21 +100,28 @@ class Receiver:
         if refusal is not None:
             return self._refuse(conn, wire, refusal, now)
         env = opened.envelope
-        if env.type in UNSEQUENCED:
-            with conn.begin_nested():
-                self.handlers[env.type](conn, opened, now)
-            return Ack(env.id, AckStatus.APPLIED)
+        if env.type in UNSEQUENCED:  # no channel: applied or quarantined, nothing to advance
+            return self._apply(conn, opened, wire, now)
         last = lock_inbox_channel(conn, env.receiver, env.sender)
         if env.seq <= last:
             return Ack(env.id, AckStatus.DUPLICATE)
         if env.seq > last + 1:
             return Ack(env.id, AckStatus.GAP, expected_seq=last + 1)
-        status, reason = AckStatus.APPLIED, None
+        ack = self._apply(conn, opened, wire, now)
+        advance_inbox_channel(
+            conn, env.receiver, env.sender, seq=env.seq, message_id=env.id, at=now
+        )
+        return ack
+
+    def _apply(self, conn: Connection, opened: OpenedMessage, wire: bytes, now: datetime) -> Ack:
+        """Run the message's handler in a savepoint; one whose content breaks a rule is
+        quarantined (kept with its bytes) without undoing its neighbours."""
+        env = opened.envelope
         try:
             with conn.begin_nested():
                 self.handlers[env.type](conn, opened, now)
         except RuleViolation as exc:
-            status, reason = AckStatus.REJECTED, str(exc)
+            reason = str(exc)
             log.error(
                 "message_quarantined",
                 reason=reason,
@@ -131,7 +138,5 @@ class Receiver:
                 header=peek(wire),
                 wire=wire,
             )
-        advance_inbox_channel(
-            conn, env.receiver, env.sender, seq=env.seq, message_id=env.id, at=now
-        )
-        return Ack(env.id, status, reason=reason)
+            return Ack(env.id, AckStatus.REJECTED, reason=reason)
+        return Ack(env.id, AckStatus.APPLIED)

@@ -357,6 +357,20 @@ def count_entries(conn: Connection, lg_code: str, status: EntryStatus | None = N
     return int(conn.execute(query).scalar_one())
 
 
+def pooled_codes(conn: Connection, codes: Sequence[str]) -> set[str]:
+    """Which of ``codes`` this database's pool holds already (in any state)."""
+    found: set[str] = set()
+    for i in range(0, len(codes), 500):
+        found.update(
+            conn.execute(
+                select(resident_code_pool.c.resident_code).where(
+                    resident_code_pool.c.resident_code.in_(codes[i : i + 500])
+                )
+            ).scalars()
+        )
+    return found
+
+
 def known_codes(conn: Connection) -> set[str]:
     """Every resident code in the pool or the register of this database."""
     pooled = conn.execute(select(resident_code_pool.c.resident_code)).scalars()

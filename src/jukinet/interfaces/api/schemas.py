@@ -11,11 +11,11 @@ from pydantic_core import PydanticCustomError
 
 from jukinet.domain.eras import format_era_date
 from jukinet.domain.register import RegisterEntry
+from jukinet.domain.storable import BIGINT_MAX
 
-ID_MAX = 2**63 - 1
-"""The largest id the databases hold (BIGINT; SQLite's INTEGER): a number in a path or query
-beyond it names nothing and would fail in the driver, so routes refuse it (422) as ``ge=1``
-refuses 0."""
+ID_MAX = BIGINT_MAX
+"""The largest id the databases hold: a number in a path or query beyond it names nothing and
+would fail in the driver, so routes refuse it (422) as ``ge=1`` refuses 0."""
 
 
 def _holds_nul(value: object) -> bool:

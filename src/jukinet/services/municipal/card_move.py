@@ -58,6 +58,7 @@ from jukinet.domain.register import (
     RegisterEntry,
     ResidentKind,
 )
+from jukinet.domain.storable import storable_int, storable_text
 from jukinet.net.bodies import body_date
 from jukinet.net.envelope import OpenedMessage
 from jukinet.net.messages import MessageType, lg_code_of, municipal_node
@@ -73,7 +74,7 @@ from jukinet.store.tenancy import tenant
 
 log = get_logger("jukinet.municipal.card_move")
 
-_REQUEST_ID = re.compile(r"^[0-9a-f-]{36}$")
+_REQUEST_ID = re.compile(r"[0-9a-f-]{36}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,8 @@ class CardMoveService:
         new_lg_code: str,
         now: datetime,
     ) -> dict[str, Any]:
-        card_number = str(body.get("card_number", ""))[:40]
+        given = body.get("card_number")  # recorded as given with a refusal, if storable
+        card_number = given[:40] if isinstance(given, str) and "\x00" not in given else ""
         actor = f"municipality/{new_lg_code}"
 
         def refuse(refused: RuleViolation, card: ResidentCard | None = None) -> dict[str, Any]:
@@ -519,15 +521,16 @@ class CardMoveService:
                 log.info("card_move_answer_ignored", request_id=request_id, state=request.state)
                 return
             if body.get("outcome") != "issued":
+                field, rule, message = _refusal_of(body)
                 store.finish_move_request(
                     conn,
                     self.lg_code,
                     request_id,
                     CardMoveState.REFUSED,
                     now,
-                    field=str(body.get("field") or ""),
-                    rule=str(body.get("rule") or "refused")[:40],
-                    message=f"{request.former_lg_code} refused: {body.get('message')}",
+                    field=field,
+                    rule=rule,
+                    message=f"{request.former_lg_code} refused: {message}",
                 )
                 return
             try:
@@ -687,7 +690,7 @@ class _Request:
 
 def _request_id(body: dict[str, Any]) -> str:
     request_id = body.get("request_id")
-    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise RuleViolation("request_id", "required", "the message names no request id")
     return request_id
 
@@ -702,9 +705,12 @@ def _parse_request(body: dict[str, Any], sender_lg_code: str) -> _Request:
     proof = body.get("pin_proof")
     if not isinstance(proof, str) or not re.fullmatch(r"[0-9a-f]{64}", proof):
         raise RuleViolation("pin_proof", "required", "the request carries no PIN proof")
+    kdf = body.get("pin_kdf")
+    if not isinstance(kdf, str):
+        raise RuleViolation("pin_kdf", "required", "the request names the PIN's hash function")
     return _Request(
         card_number=rules.validate_card_number(str(body.get("card_number"))),
-        pin_kdf=str(body.get("pin_kdf")),
+        pin_kdf=storable_text(kdf, "pin_kdf", max_length=40),
         pin_proof=proof,
         holder_resident_code=validate_resident_code(
             str(body.get("holder_resident_code")), "holder_resident_code"
@@ -713,6 +719,20 @@ def _parse_request(body: dict[str, Any], sender_lg_code: str) -> _Request:
         new_lg_code=new_lg_code,
         moved_on=body_date(body, "moved_on"),
         filed_on=body_date(body, "filed_on"),
+    )
+
+
+def _refusal_of(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The field, rule and message of the former municipality's refusal, as text to record
+    (a refusal that does not say them is recorded as just that)."""
+    field, rule, message = body.get("field"), body.get("rule"), body.get("message")
+    for name, value in (("field", field), ("rule", rule), ("message", message)):
+        if value is not None and not isinstance(value, str):
+            raise RuleViolation(name, "type", "must be text, or null")
+    return (
+        storable_text(field or "", "field", max_length=80),
+        storable_text(rule or "refused", "rule")[:40],
+        None if message is None else storable_text(message, "message"),
     )
 
 
@@ -796,11 +816,13 @@ class _Mover:
     card: ResidentCard | None
 
 
-def _text(body: dict[str, Any], field: str) -> str | None:
+def _text(body: dict[str, Any], field: str, max_length: int | None = None) -> str | None:
     value = body.get(field)
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise RuleViolation(field, "type", "must be text")
-    return value
+    return storable_text(value, field, max_length=max_length)
 
 
 def _parse_person(body: object, i: int) -> _Mover:
@@ -808,18 +830,7 @@ def _parse_person(body: object, i: int) -> _Mover:
         raise RuleViolation(f"people[{i}]", "type", "must be an object")
     try:
         foreign_body = body.get("foreign")
-        foreign = None
-        if isinstance(foreign_body, dict):
-            expiry = foreign_body.get("stay_expiry")
-            foreign = ForeignResidentItems(
-                nationality=str(foreign_body.get("nationality")),
-                category=ForeignCategory(str(foreign_body.get("category"))),
-                foreign_resident_since=body_date(foreign_body, "foreign_resident_since"),
-                residence_status=_text(foreign_body, "residence_status"),
-                period_of_stay=_text(foreign_body, "period_of_stay"),
-                stay_expiry=date.fromisoformat(expiry) if expiry else None,
-                residence_card_number=_text(foreign_body, "residence_card_number"),
-            )
+        foreign = _parse_foreign(foreign_body) if isinstance(foreign_body, dict) else None
         code = validate_resident_code(str(body.get("resident_code")))
         card_body = body.get("card")
         return _Mover(
@@ -844,21 +855,42 @@ def _parse_person(body: object, i: int) -> _Mover:
         raise RuleViolation(f"people[{i}]", "malformed", str(exc)) from exc
 
 
+def _parse_foreign(body: dict[str, Any]) -> ForeignResidentItems:
+    expiry = body.get("stay_expiry")
+    try:
+        return ForeignResidentItems(
+            nationality=storable_text(str(body.get("nationality")), "nationality"),
+            category=ForeignCategory(str(body.get("category"))),
+            foreign_resident_since=body_date(body, "foreign_resident_since"),
+            residence_status=_text(body, "residence_status"),
+            period_of_stay=_text(body, "period_of_stay"),
+            stay_expiry=date.fromisoformat(expiry) if expiry else None,
+            residence_card_number=_text(body, "residence_card_number", max_length=12),
+        )
+    except RuleViolation as exc:
+        raise RuleViolation(f"foreign.{exc.field}", exc.rule, exc.message) from exc
+
+
 def _parse_card(body: dict[str, Any]) -> ResidentCard:
-    return ResidentCard(
-        lg_code=validate_lg_code(str(body.get("lg_code"))),
-        card_number=rules.validate_card_number(str(body.get("card_number"))),
-        resident_code=validate_resident_code(str(body.get("resident_code"))),
-        card_type=CardType(str(body.get("card_type"))),
-        issuer_lg_code=validate_lg_code(str(body.get("issuer_lg_code"))),
-        issued_on=body_date(body, "issued_on"),
-        expires_on=body_date(body, "expires_on"),
-        status=CardStatus.ACTIVE,
-        pin_kdf=str(body.get("pin_kdf")),
-        pin_hash=str(body.get("pin_hash")),
-        pin_failures=int(body.get("pin_failures") or 0),
-        photo_ref=_text(body, "photo_ref"),
-    )
+    try:
+        return ResidentCard(
+            lg_code=validate_lg_code(str(body.get("lg_code"))),
+            card_number=rules.validate_card_number(str(body.get("card_number"))),
+            resident_code=validate_resident_code(str(body.get("resident_code"))),
+            card_type=CardType(str(body.get("card_type"))),
+            issuer_lg_code=validate_lg_code(str(body.get("issuer_lg_code")), "issuer_lg_code"),
+            issued_on=body_date(body, "issued_on"),
+            expires_on=body_date(body, "expires_on"),
+            status=CardStatus.ACTIVE,
+            pin_kdf=storable_text(str(body.get("pin_kdf")), "pin_kdf", max_length=40),
+            pin_hash=storable_text(str(body.get("pin_hash")), "pin_hash", max_length=128),
+            pin_failures=storable_int(
+                body.get("pin_failures") or 0, "pin_failures", high=rules.MAX_PIN_FAILURES
+            ),
+            photo_ref=_text(body, "photo_ref"),
+        )
+    except RuleViolation as exc:
+        raise RuleViolation(f"card.{exc.field}", exc.rule, exc.message) from exc
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from jukinet.domain.certificates import (
     check_answer,
     check_request,
     items_of,
-    parse_person,
+    parse_persons,
     parse_request_body,
     person_body,
     request_body,
@@ -42,6 +42,7 @@ from jukinet.domain.certificates import (
 )
 from jukinet.domain.errors import RuleViolation
 from jukinet.domain.register import HEAD_OF_HOUSEHOLD, RegisterEntry
+from jukinet.domain.storable import storable_text
 from jukinet.net.envelope import OpenedMessage
 from jukinet.net.messages import MessageType, lg_code_of, municipal_node
 from jukinet.services.audit import AuditLog
@@ -199,9 +200,12 @@ class WideAreaCertificates:
     def on_certificate_items(self, conn: Connection, opened: OpenedMessage, now: datetime) -> None:
         """The home municipality's answer: issue or refuse the pending request."""
         body: dict[str, Any] = opened.envelope.body
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str):
+            raise RuleViolation("request_id", "unknown_request", "no such request here")
         with tenant(conn, lg_code=self.lg_code):
             stored = store.get_request_by_request_id(
-                conn, self.lg_code, str(body.get("request_id"))
+                conn, self.lg_code, storable_text(request_id, "request_id")
             )
             if stored is None:
                 raise RuleViolation("request_id", "unknown_request", "no such request here")
@@ -211,19 +215,13 @@ class WideAreaCertificates:
                 return  # cancelled meanwhile (or already answered): the answer changes nothing
             outcome = body.get("outcome")
             if outcome == "refused":
-                store.mark_refused(
-                    conn,
-                    stored.id,
-                    rule=str(body.get("rule")),
-                    field=None if body.get("field") is None else str(body["field"]),
-                    message=str(body.get("message")),
-                    at=now,
-                )
+                rule, field, message = _refusal_of(body)
+                store.mark_refused(conn, stored.id, rule=rule, field=field, message=message, at=now)
                 return
             try:
                 if outcome != "items" or not isinstance(body.get("persons"), list):
                     raise RuleViolation("outcome", "unknown_value", f"{outcome!r}")
-                persons = [parse_person(p) for p in body["persons"]]
+                persons = parse_persons(body["persons"])
                 check_answer(stored.request, persons)
             except RuleViolation as bad:  # recorded on the request, never printed
                 store.mark_refused(
@@ -331,6 +329,22 @@ class WideAreaCertificates:
                 obj=f"wide_area_certificate/{self.lg_code}/{number}",
                 detail={"request_id": request_id},
             )
+
+
+def _refusal_of(body: dict[str, Any]) -> tuple[str, str | None, str]:
+    """The rule, field and message of the home municipality's refusal, as text to record."""
+    rule, field, message = body.get("rule"), body.get("field"), body.get("message")
+    if not isinstance(rule, str):
+        raise RuleViolation("rule", "type", "a refusal names its rule as text")
+    if field is not None and not isinstance(field, str):
+        raise RuleViolation("field", "type", "must be text, or null")
+    if not isinstance(message, str):
+        raise RuleViolation("message", "type", "a refusal says why, as text")
+    return (
+        storable_text(rule, "rule", max_length=40),
+        None if field is None else storable_text(field, "field"),
+        storable_text(message, "message"),
+    )
 
 
 def _fee_in_force(conn: Connection, lg_code: str) -> int:

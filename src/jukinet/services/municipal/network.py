@@ -25,6 +25,7 @@ from jukinet.domain.register import (
     Removal,
     move_in_notice_code,
 )
+from jukinet.domain.storable import storable_text
 from jukinet.net.bodies import (
     MAX_RECORDS_PER_UPDATE,
     body_date,
@@ -47,6 +48,14 @@ from jukinet.store.tables import pool_requests, residents
 
 POOL_LOW_WATER = 200
 POOL_REQUEST_SIZE = 1000
+
+
+_NOTICE_FIELDS = {
+    "change_date": "move_in_date",
+    "destination_address": "new_address",
+    "destination_lg_code": "new_lg_code",
+}
+"""The move-in notice's field behind each item of the removal it completes."""
 
 
 class MunicipalLink:
@@ -177,13 +186,27 @@ class MunicipalLink:
         body = opened.envelope.body
         if body.get("lg_code") != self.lg_code:
             raise RuleViolation("lg_code", "wrong_municipality", "allocation for another node")
-        codes = [validate_resident_code(str(c)) for c in body.get("codes", [])]
-        store.add_pool_codes(conn, self.lg_code, codes, now)
+        store.add_pool_codes(conn, self.lg_code, self._allocated(conn, body.get("codes")), now)
         conn.execute(
             update(pool_requests)
             .where(pool_requests.c.lg_code == self.lg_code, pool_requests.c.fulfilled_at.is_(None))
             .values(fulfilled_at=now)
         )
+
+    def _allocated(self, conn: Connection, codes: object) -> list[str]:
+        """The codes of an allocation: valid, and new here (the national center designates a
+        code once; one held already would reset its state in the pool)."""
+        if not isinstance(codes, list):
+            raise RuleViolation("codes", "type", "must be a list of resident codes")
+        for i, code in enumerate(codes):
+            validate_resident_code(code, f"codes[{i}]")
+        pooled = store.pooled_codes(conn, codes)
+        seen: set[str] = set()
+        for i, code in enumerate(codes):
+            if code in pooled or code in seen:
+                raise RuleViolation(f"codes[{i}]", "already_designated", f"{code} is held already")
+            seen.add(code)
+        return codes
 
     def on_move_in_notice(
         self, register: MunicipalRegister, conn: Connection, opened: OpenedMessage, now: datetime
@@ -194,19 +217,23 @@ class MunicipalLink:
         if municipal_node(new_lg_code) != opened.envelope.sender:
             raise RuleViolation("new_lg_code", "sender_mismatch", "notice from another node")
         move_in_date = body_date(body, "move_in_date")
+        new_address = body.get("new_address")
+        if not isinstance(new_address, str) or not new_address.strip():
+            raise RuleViolation("new_address", "required", "the address moved to, as text")
+        storable_text(new_address, "new_address")
         entry_id, entry = self._find_mover(conn, body)
         if entry.status is EntryStatus.ACTIVE:
-            register.record_in(
-                conn,
-                Removal(
-                    ChangeReason.MOVE_OUT,
-                    min(move_in_date, today_in_japan(self.clock)),
-                    destination_address=str(body.get("new_address")),
-                    destination_lg_code=new_lg_code,
-                ),
-                entry.resident_code,
-                entry_id=entry_id,
+            removal = Removal(
+                ChangeReason.MOVE_OUT,
+                min(move_in_date, today_in_japan(self.clock)),
+                destination_address=new_address,
+                destination_lg_code=new_lg_code,
             )
+            try:
+                register.record_in(conn, removal, entry.resident_code, entry_id=entry_id)
+            except RuleViolation as exc:  # named as the notice names it
+                field = _NOTICE_FIELDS.get(exc.field, exc.field)
+                raise RuleViolation(field, exc.rule, exc.message) from exc
         conn.execute(
             update(residents)
             .where(residents.c.id == entry_id)
@@ -223,14 +250,15 @@ class MunicipalLink:
             # A blank code (foreign resident before 2013-07-08), or a code the new municipality
             # drew for someone who had none here: match name and birth date among entries
             # without a code.
+            name = storable_text(str(body.get("name", "")), "name")
             found = store.search_entries(
                 conn,
                 self.lg_code,
-                name=str(body.get("name", "")),
+                name=name,
                 birth_date=body_date(body, "birth_date"),
                 include_removed=True,
             )
-            key = name_search_key(str(body.get("name", "")))
+            key = name_search_key(name)
             candidates = [
                 (s.id, s.entry)
                 for s in found

@@ -7,26 +7,51 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
+from jukinet.domain.errors import RuleViolation
+from jukinet.domain.storable import storable_int, storable_text
 from jukinet.net.envelope import OpenedMessage
 from jukinet.net.messages import NATIONAL_NODE, Role
 from jukinet.store.db import read_transaction
 from jukinet.store.spine import insert_ignoring_conflict, outbox_backlog
 from jukinet.store.tables import node_status
 
+MAX_BACKLOG = 2**31 - 1
+"""The largest backlog ``node_status`` holds (INTEGER)."""
+
 
 def on_heartbeat(conn: Connection, opened: OpenedMessage, now: datetime) -> None:
     body = opened.envelope.body
-    oldest = body.get("oldest_pending_at")
     values = {
         "role": opened.signer.role,
         "last_seen": now,
-        "backlog": int(body.get("backlog", 0)),
-        "oldest_pending_at": datetime.fromisoformat(oldest) if oldest else None,
-        "last_error": body.get("last_error"),
+        "backlog": storable_int(body.get("backlog", 0), "backlog", high=MAX_BACKLOG),
+        "oldest_pending_at": _moment(body.get("oldest_pending_at"), "oldest_pending_at"),
+        "last_error": _text(body.get("last_error"), "last_error"),
     }
     node_id = opened.envelope.sender
     insert_ignoring_conflict(conn, node_status, {"node_id": node_id, **values})
     conn.execute(update(node_status).where(node_status.c.node_id == node_id).values(values))
+
+
+def _moment(value: object, field: str) -> datetime | None:
+    """An ISO time with its timezone (times are stored in UTC), or None."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise RuleViolation(field, "time", "must be an ISO time with its timezone, or null")
+    return moment
+
+
+def _text(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RuleViolation(field, "type", "must be text, or null")
+    return storable_text(value, field)
 
 
 @dataclass(frozen=True, slots=True)

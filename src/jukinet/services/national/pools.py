@@ -43,7 +43,10 @@ class PoolService:
         lg_code = str(env.body.get("lg_code"))
         if lg_code != lg_code_of(env.sender):
             raise RuleViolation("lg_code", "sender_mismatch", "a pool only for the requester")
-        codes = self.allocate(conn, lg_code, int(env.body.get("count", 0)), now)
+        count = env.body.get("count")
+        if type(count) is not int:  # not a boolean, a float or text that looks like one
+            raise RuleViolation("count", "type", "a whole number of codes")
+        codes = self.allocate(conn, lg_code, count, now)
         self.outbox.enqueue(
             conn,
             self.credentials,

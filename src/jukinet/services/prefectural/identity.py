@@ -37,10 +37,10 @@ class PrefecturalIdentityService:
         env = opened.envelope
         updates = parse_identity_update(env.body)
         sender_lg_code = lg_code_of(env.sender)
-        for record, _previous in updates:
+        for i, (record, _previous) in enumerate(updates):
             if record.lg_code != sender_lg_code:
                 raise RuleViolation(
-                    "lg_code",
+                    f"records[{i}].lg_code",
                     "sender_mismatch",
                     f"{env.sender} reported a record of {record.lg_code}",
                 )
