@@ -46,6 +46,7 @@ from jukinet.interfaces.api.deps import services_of
 from jukinet.nodes.embedded import EmbeddedNetwork, build_embedded
 from jukinet.services.national.provision import ProvisionService
 from tests.conftest import postgres_schema_per_node
+from tests.support.disclosure import DISCLOSURE_INTAKE
 from tests.support.operators import add_card_operator, log_in, login_of, operator_directory
 from tests.support.provision import PENSION, register_one_resident
 
@@ -347,17 +348,6 @@ WIDE_AREA_REQUEST = {
     "requester_name": "鈴木　一郎",
     "requester_birth_date": "1950-05-05",
     "identity_document": "運転免許証",
-}
-DISCLOSURE_INTAKE = {
-    "received_on": "2014-03-20",
-    "request_method": "visit",
-    "delivery_method": "visit",
-    "requester_kind": "person",
-    "requester_name": "鈴木　一郎",
-    "resident_code": "24727059608",
-    "name": "鈴木　一郎",
-    "birth_date": "1950-05-05",
-    "evidence": ["drivers_licence"],
 }
 CARD_MOVE_IN = {
     "former_lg_code": "131130",  # not hosted here: pending for good

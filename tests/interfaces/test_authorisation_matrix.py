@@ -38,6 +38,7 @@ from jukinet.services.operators import OperatorService
 from jukinet.store import audit as audit_store
 from jukinet.store import operators as operator_store
 from jukinet.store.db import read_transaction
+from tests.support.disclosure import DISCLOSURE_INTAKE
 from tests.support.operators import add_card_operator, log_in, login_of, operator_directory
 
 CLOCK = FixedClock(datetime(2014, 3, 31, 1, 0, tzinfo=UTC))
@@ -102,19 +103,6 @@ class Rule:
         if self.organisation is not None and org != self.organisation:
             return self.other_rule
         return None if role in self.roles else "forbidden"
-
-
-DISCLOSURE_INTAKE = {
-    "received_on": "2014-03-20",
-    "request_method": "visit",
-    "delivery_method": "visit",
-    "requester_kind": "person",
-    "requester_name": "鈴木　一郎",
-    "resident_code": "24727059608",
-    "name": "鈴木　一郎",
-    "birth_date": "1950-05-05",
-    "evidence": ["drivers_licence"],
-}
 
 
 SEEDED_CODE = draw_resident_codes(random.Random(7), 1)[0]  # the resident seed_resident records

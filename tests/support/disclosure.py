@@ -61,6 +61,20 @@ class World:
     affair: str
 
 
+DISCLOSURE_INTAKE = {
+    "received_on": "2014-03-20",
+    "request_method": "visit",
+    "delivery_method": "visit",
+    "requester_kind": "person",
+    "requester_name": "鈴木　一郎",
+    "resident_code": "24727059608",
+    "name": "鈴木　一郎",
+    "birth_date": "1950-05-05",
+    "evidence": ["drivers_licence"],
+}
+"""A well-formed intake over HTTP (``POST /disclosures/{office}/requests``)."""
+
+
 def clock() -> FixedClock:
     return FixedClock(NOW)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from jukinet.domain import reference
 from jukinet.domain.codes import validate_lg_code, validate_resident_code
-from jukinet.domain.errors import RuleViolation
+from jukinet.domain.errors import RuleViolation, parse_each
 from jukinet.domain.identity import ChangeReason, Sex
 from jukinet.domain.names import name_search_key
 from jukinet.domain.register import (
@@ -374,15 +374,7 @@ def parse_person(body: dict[str, Any]) -> CertificatePerson:
 
 def parse_persons(items: list[Any]) -> list[CertificatePerson]:
     """The persons of a ``certificate_items`` body; a refusal names ``persons[i].<item>``."""
-    persons = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise RuleViolation(f"persons[{i}]", "type", "a person's items are an object")
-        try:
-            persons.append(parse_person(item))
-        except RuleViolation as exc:
-            raise RuleViolation(f"persons[{i}].{exc.field}", exc.rule, exc.message) from exc
-    return persons
+    return parse_each(items, "persons", parse_person)
 
 
 def _required_date(body: dict[str, Any], field: str) -> date:

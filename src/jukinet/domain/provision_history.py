@@ -20,7 +20,7 @@ from typing import Any
 
 from jukinet.domain.codes import validate_resident_code
 from jukinet.domain.disclosure import DisclosedProvision, Office, parse_office
-from jukinet.domain.errors import RuleViolation
+from jukinet.domain.errors import RuleViolation, parse_each
 
 NATIONAL_CENTER_JA = "全国センター"  # who holds the provision log, as the letters name it
 MAX_CODES = 64  # a person's codes: the current one and the earlier ones followed back
@@ -108,9 +108,7 @@ def parse_answer(body: Mapping[str, Any]) -> HistoryAnswer:
     raw = body.get("provisions")
     if not isinstance(raw, list):
         raise RuleViolation("provisions", "malformed", "a list of provisions")
-    provisions = []
-    for i, item in enumerate(raw):
-        provisions.append(_provision(item, f"provisions[{i}]"))
+    provisions = parse_each(raw, "provisions", _provision)
     codes = _codes(body)
     for code in codes:
         validate_resident_code(code, "resident_codes")
@@ -140,19 +138,17 @@ def check_answer(answer: HistoryAnswer, asked: Sequence[str]) -> None:
 _TEXT_FIELDS = ("recipient", "affair_id", "affair", "method", "case_reference", "resident_code")
 
 
-def _provision(item: Any, field: str) -> DisclosedProvision:
+def _provision(item: dict[str, Any]) -> DisclosedProvision:
     """One provision of an answer, every item of the right kind (a peer's text is printed in
     a letter: an item that is not text is refused, not shown)."""
-    if not isinstance(item, Mapping):
-        raise RuleViolation(field, "malformed", "not a provision")
     for name in _TEXT_FIELDS:
         if not isinstance(item.get(name), str):
-            raise RuleViolation(f"{field}.{name}", "malformed", "missing or not text")
+            raise RuleViolation(name, "malformed", "missing or not text")
     try:
         provision = DisclosedProvision.from_dict(item)
     except (KeyError, TypeError, ValueError):
-        raise RuleViolation(f"{field}.provided_on", "date", "not a date") from None
-    validate_resident_code(provision.resident_code, f"{field}.resident_code")
+        raise RuleViolation("provided_on", "date", "not a date") from None
+    validate_resident_code(provision.resident_code, "resident_code")
     return provision
 
 

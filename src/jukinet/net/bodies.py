@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from jukinet.domain.codes import validate_lg_code, validate_resident_code
-from jukinet.domain.errors import RuleViolation
+from jukinet.domain.errors import RuleViolation, parse_each
 from jukinet.domain.identity import ChangeReason, IdentityRecord, Sex
 from jukinet.domain.storable import storable_int, storable_text
 from jukinet.net.messages import Role
@@ -33,15 +33,7 @@ def parse_identity_update(body: dict[str, Any]) -> list[tuple[IdentityRecord, st
     records = body.get("records")
     if not isinstance(records, list) or not 1 <= len(records) <= MAX_RECORDS_PER_UPDATE:
         raise RuleViolation("records", "required", "an identity update lists 1..1000 records")
-    parsed = []
-    for i, item in enumerate(records):
-        if not isinstance(item, dict):
-            raise RuleViolation(f"records[{i}]", "type", "must be an object")
-        try:
-            parsed.append(parse_identity_record(item))
-        except RuleViolation as exc:
-            raise RuleViolation(f"records[{i}].{exc.field}", exc.rule, exc.message) from exc
-    return parsed
+    return parse_each(records, "records", parse_identity_record)
 
 
 def identity_record_body(
